@@ -1,0 +1,38 @@
+# Two commands matter (README): `make repro` runs the pipeline, `make test` runs the tests.
+# Both create the virtual environment and install the project first.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+DEBIAN_DATASET := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data repro test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Best effort: Debian's package is the offline source; without it the download stage falls back
+# to $$FASHION_MNIST_DIR or the official download.
+data:
+	@if [ ! -d $(DEBIAN_DATASET) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+		|| echo "note: dataset-fashion-mnist not installed; will try FASHION_MNIST_DIR or the official download"; \
+	fi
+
+repro: install data
+	$(BIN)/dvc repro
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install data
+	$(BIN)/python -m fmnist_ad.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

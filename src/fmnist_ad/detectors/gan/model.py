@@ -1,0 +1,156 @@
+"""Generator and the two patch discriminators, in the report's and the paper's shapes.
+
+``report``: plain conv autoencoder on 28x28 images (the AE's layout with widths 32/64/128).
+``paper``: Kim et al.'s U-Net generator and five-conv patch discriminator on 32x32 images.
+Parameter counts (checked in tests): report G 840,577 / D 93,825; paper G 97,025 / D 74,897
+(the paper quotes about 98K and 76K).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Arch = Literal["report", "paper"]
+#: side of the square images each architecture is trained and scored on
+INPUT_SIDE: dict[str, int] = {"report": 28, "paper": 32}
+
+
+def resize(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Bilinear resize of a batch to ``side`` x ``side`` (a no-op at that size already)."""
+    if x.shape[-1] == side and x.shape[-2] == side:
+        return x
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+
+
+class ReportGenerator(nn.Module):
+    """28 -> 14 -> 7 (k3 s2 p1) -> 1x1x128 (k7), mirrored with transposed convs, sigmoid out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 128, 7), nn.ReLU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(128, 64, 7), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The 128-d bottleneck, flattened (for the latent loss)."""
+        return self.encoder(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class ReportDiscriminator(nn.Module):
+    """Three k3 s2 convs (28 -> 14 -> 7 -> 4) and a last one to a 2x2 map of patch verdicts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(128, 1, 3, stride=2, padding=1), nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _down(c_in: int, c_out: int, norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)]
+    if norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    return nn.Sequential(*layers, nn.LeakyReLU(0.2))
+
+
+def _up(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
+                         nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class UNetGenerator(nn.Module):
+    """U-Net on 32x32: four 4x4 stride-2 convs (1 -> 8 -> 16 -> 32 -> 64, down to 2x2) and four
+    transposed convs back, each fed the matching encoder map through a skip connection.
+
+    Widths chosen to land near the paper's ~98K parameters (97,025 here). As in pix2pix, the
+    outermost encoder layer and the bottleneck have no batch norm.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int] = (8, 16, 32, 64)) -> None:
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.down = nn.ModuleList([_down(1, w1, False), _down(w1, w2, True),
+                                   _down(w2, w3, True), _down(w3, w4, False)])
+        self.up = nn.ModuleList([_up(w4, w3), _up(2 * w3, w2), _up(2 * w2, w1)])
+        self.out = nn.Sequential(nn.ConvTranspose2d(2 * w1, 1, 4, stride=2, padding=1), nn.Sigmoid())
+
+    def _encode_all(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        for layer in self.down:
+            x = layer(x)
+            maps.append(x)
+        return maps
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The 64x2x2 bottleneck, flattened (for the latent loss)."""
+        return self._encode_all(x)[-1].flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *skips, h = self._encode_all(x)
+        for layer, skip in zip(self.up, reversed(skips)):
+            h = torch.cat([layer(h), skip], dim=1)
+        return self.out(h)
+
+
+class PatchDiscriminator(nn.Module):
+    """Three 4x4 stride-2 convs (32 -> 16 -> 8 -> 4) and two 4x4 stride-1 convs (-> 3 -> 2):
+    a 2x2 map of sigmoid patch verdicts, 74,897 parameters (paper: about 76K)."""
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 32)) -> None:
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.net = nn.Sequential(
+            _down(1, w1, False), _down(w1, w2, True), _down(w2, w3, True),
+            nn.Conv2d(w3, w4, 4, stride=1, padding=1), nn.BatchNorm2d(w4), nn.LeakyReLU(0.2),
+            nn.Conv2d(w4, 1, 4, stride=1, padding=1), nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class GANModel(nn.Module):
+    """Generator plus the normal and the anomaly discriminator: one state dict to checkpoint."""
+
+    def __init__(self, arch: Arch) -> None:
+        super().__init__()
+        if arch not in INPUT_SIDE:
+            raise ValueError(f"unknown GAN arch {arch!r}; use one of {sorted(INPUT_SIDE)}")
+        self.arch = arch
+        self.side = INPUT_SIDE[arch]
+        if arch == "paper":
+            self.generator: nn.Module = UNetGenerator()
+            self.d_normal: nn.Module = PatchDiscriminator()
+            self.d_anomaly: nn.Module = PatchDiscriminator()
+        else:
+            self.generator = ReportGenerator()
+            self.d_normal = ReportDiscriminator()
+            self.d_anomaly = ReportDiscriminator()
+
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """28x28 images at the resolution the networks work on."""
+        return resize(x, self.side)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction at the networks' resolution."""
+        return self.generator(x)

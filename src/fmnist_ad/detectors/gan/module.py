@@ -1,0 +1,127 @@
+"""Lightning training of the dual-discriminator GAN: interleaved normal/anomaly batches, three
+Adam optimizers stepped by hand, validation AUROC of the reconstruction score."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch.utils.data import DataLoader, Sampler
+
+from fmnist_ad.detectors.gan.augment import augment
+from fmnist_ad.detectors.gan.loss import (anomaly_generator_terms, lsgan_d_loss,
+                                          normal_generator_terms, per_image_l1)
+from fmnist_ad.detectors.gan.model import GANModel
+from fmnist_ad.params import GANParams
+from fmnist_ad.tensors import InMemoryDataset, passthrough
+
+
+class GroupBatchSampler(Sampler[list[int]]):
+    """Index lists over ``[normals; anomalies]``, each batch from one group, batches of both
+    groups shuffled together; the order depends only on ``seed`` and the epoch.
+
+    It is the DataLoader's *sampler* (with ``batch_size=None``) rather than its batch sampler
+    because Lightning calls ``set_epoch`` on ``dataloader.sampler`` at every epoch.
+    """
+
+    def __init__(self, n_normal: int, n_anomaly: int, batch_size: int, seed: int) -> None:
+        self.n_normal, self.n_anomaly = n_normal, n_anomaly
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.n_normal // self.batch_size) + -(-self.n_anomaly // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        normal = torch.randperm(self.n_normal, generator=g)
+        anomaly = torch.randperm(self.n_anomaly, generator=g) + self.n_normal
+        batches = [*normal.split(self.batch_size), *anomaly.split(self.batch_size)]
+        for i in torch.randperm(len(batches), generator=g).tolist():
+            yield batches[i].tolist()
+
+
+def interleaved_loader(normals: torch.Tensor, anomalies: torch.Tensor, batch_size: int,
+                       seed: int) -> DataLoader:
+    """Batches ``(images, is_anomaly)`` from one group at a time, one gather per batch."""
+    images = torch.cat([normals, anomalies])
+    flags = torch.cat([torch.zeros(len(normals), dtype=torch.bool),
+                       torch.ones(len(anomalies), dtype=torch.bool)])
+    sampler = GroupBatchSampler(len(normals), len(anomalies), batch_size, seed)
+    return DataLoader(InMemoryDataset(images, flags), sampler=sampler, batch_size=None,
+                      collate_fn=passthrough)
+
+
+class GANModule(L.LightningModule):
+    """On each batch: one step of the matching discriminator (D_n on normals, D_a on labeled
+    anomalies), then one generator step on the matching losses."""
+
+    def __init__(self, model: GANModel, params: GANParams) -> None:
+        super().__init__()
+        self.model = model
+        self.params = params
+        self.automatic_optimization = False
+        self.augment_rng = torch.Generator().manual_seed(params.seed) if params.augment else None
+        self._val_scores: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        x, flags = batch
+        anomalous = bool(flags[0])
+        if self.augment_rng is not None:
+            x = augment(x, self.augment_rng)
+        x = self.model.to_input(x)
+        opt_g, opt_normal, opt_anomaly = self.optimizers()
+        disc, opt_d, d_name = ((self.model.d_anomaly, opt_anomaly, "d_anomaly") if anomalous
+                               else (self.model.d_normal, opt_normal, "d_normal"))
+        recon = self.model.generator(x)
+
+        d_loss = lsgan_d_loss(disc(x), disc(recon.detach()))
+        opt_d.zero_grad()
+        self.manual_backward(d_loss)
+        opt_d.step()
+
+        terms = (anomaly_generator_terms if anomalous else normal_generator_terms)(self.model, x, recon, self.params)
+        opt_g.zero_grad()
+        self.manual_backward(terms.pop("loss"))
+        opt_g.step()
+
+        logged = {d_name: d_loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+        for name, value in logged.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(x))
+        return logged
+
+    def on_train_epoch_end(self) -> None:
+        for scheduler in self.lr_schedulers():
+            scheduler.step()
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_scores.clear()
+        self._val_labels.clear()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, labels = batch
+        x = self.model.to_input(x)
+        self._val_scores.append(per_image_l1(x, self.model.generator(x)).cpu())
+        self._val_labels.append(labels.cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        """AUROC of the per-image L1 score over the whole validation split (0.5 if one class)."""
+        scores = torch.cat(self._val_scores).double().numpy()
+        labels = torch.cat(self._val_labels).numpy()
+        auroc = roc_auc_score(labels, scores) if len(np.unique(labels)) == 2 else 0.5
+        self.log("val/auroc", float(auroc), prog_bar=True)
+
+    def configure_optimizers(self):
+        p = self.params
+        nets = (self.model.generator, self.model.d_normal, self.model.d_anomaly)
+        optimizers = [torch.optim.Adam(net.parameters(), lr=p.lr, betas=tuple(p.betas),
+                                       weight_decay=p.weight_decay) for net in nets]
+        schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=p.lr_step, gamma=0.5) for opt in optimizers]
+        return optimizers, schedulers

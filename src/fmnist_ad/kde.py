@@ -1,0 +1,63 @@
+"""Gaussian kernel density estimation in torch, evaluated in batches.
+
+Equivalent to scikit-learn's ``KernelDensity(kernel="gaussian")`` with an isotropic
+bandwidth (a test checks it) but evaluated as one matrix product + log-sum-exp per batch,
+which is what makes scoring 10,000 images against 50,000 training codes take seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def rule_of_thumb(x: torch.Tensor, rule: str) -> float:
+    """Scott's or Silverman's bandwidth for isotropic kernels, scaled by the data's spread.
+
+    Uses only the fitted (training) codes: h = sigma * n^(-1/(d+4)) (Scott) or
+    sigma * (n (d+2) / 4)^(-1/(d+4)) (Silverman), sigma = root mean per-dimension variance.
+    """
+    n, d = x.shape
+    sigma = x.double().var(dim=0, unbiased=True).mean().sqrt().item() if n > 1 else 1.0
+    sigma = sigma if sigma > 0 else 1.0
+    if rule == "scott":
+        return sigma * n ** (-1.0 / (d + 4))
+    if rule == "silverman":
+        return sigma * (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
+    raise ValueError(f"unknown bandwidth rule {rule!r}; use 'scott', 'silverman' or a number")
+
+
+class GaussianKDE:
+    """Fit on reference points; ``score_samples`` returns log densities (higher = more typical)."""
+
+    def __init__(self, bandwidth: str | float = "scott", batch_size: int = 2048) -> None:
+        self.bandwidth_param = bandwidth
+        self.batch_size = batch_size
+        self.bandwidth: float | None = None
+        self.points: torch.Tensor | None = None
+
+    def fit(self, points: torch.Tensor) -> GaussianKDE:
+        points = points.detach().to(torch.float64)
+        if points.ndim != 2 or len(points) == 0:
+            raise ValueError(f"KDE needs a non-empty (n, d) matrix, got shape {tuple(points.shape)}")
+        self.points = points
+        bw = self.bandwidth_param
+        self.bandwidth = rule_of_thumb(points, bw) if isinstance(bw, str) else float(bw)
+        return self
+
+    @torch.inference_mode()
+    def score_samples(self, queries: torch.Tensor) -> torch.Tensor:
+        """log p(query) for each row, in batches of ``batch_size`` queries."""
+        if self.points is None or self.bandwidth is None:
+            raise RuntimeError("GaussianKDE.score_samples called before fit")
+        ref = self.points.to(queries.device)
+        n, d = ref.shape
+        h2 = self.bandwidth ** 2
+        ref_sq = (ref * ref).sum(dim=1)
+        norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h2)
+        out = []
+        for chunk in queries.detach().to(ref).split(self.batch_size):
+            d2 = (chunk * chunk).sum(dim=1, keepdim=True) + ref_sq - 2.0 * chunk @ ref.T
+            out.append(torch.logsumexp(-d2.clamp_min_(0) / (2 * h2), dim=1) - norm)
+        return torch.cat(out) if out else queries.new_zeros(0, dtype=torch.float64)

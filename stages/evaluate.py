@@ -1,0 +1,17 @@
+"""Stage `evaluate@MODEL`: test metrics from continuous scores and each threshold rule, and curves."""
+
+import argparse
+from pathlib import Path
+
+from fmnist_ad.pipeline import main, run_evaluate
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model")
+    ap.add_argument("scores", type=Path)
+    ap.add_argument("thresholds", type=Path)
+    ap.add_argument("metrics", type=Path)
+    ap.add_argument("plots", type=Path)
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = ap.parse_args()
+    main(lambda: run_evaluate(args.params, args.model, args.scores, args.thresholds, args.metrics, args.plots))

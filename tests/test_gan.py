@@ -1,0 +1,161 @@
+"""Detector 3 (Kim et al.'s dual-discriminator GAN): losses, shapes, one training step, fit."""
+
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as L
+import numpy as np
+import pytest
+import torch
+
+from fmnist_ad.detectors.base import CheckpointError
+from fmnist_ad.detectors.gan import GANDetector
+from fmnist_ad.detectors.gan.augment import augment
+from fmnist_ad.detectors.gan.loss import (abc_loss, latent_loss, lsgan_d_loss, lsgan_g_loss,
+                                          patch_loss, per_image_l1)
+from fmnist_ad.detectors.gan.model import GANModel
+from fmnist_ad.detectors.gan.module import GANModule, GroupBatchSampler, interleaved_loader
+from fmnist_ad.params import GANParams
+from fmnist_ad.prepare import Split
+from fmnist_ad.training import fit
+
+
+def _split(n: int, anomaly_share: float, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) < round(n * anomaly_share)).astype(np.uint8)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    return Split(images, labels.astype(np.int64), labels, np.arange(n))
+
+
+def _splits() -> dict[str, Split]:
+    return {"train": _split(32, 0.0, 0), "labeled": _split(16, 1.0, 1),
+            "val": _split(24, 0.5, 2), "test": _split(20, 0.5, 3)}
+
+
+# --- losses -------------------------------------------------------------------------------
+def test_lsgan_losses_known_values() -> None:
+    ones, zeros = torch.ones(4, 1, 2, 2), torch.zeros(4, 1, 2, 2)
+    assert lsgan_d_loss(ones, zeros).item() == 0.0
+    assert lsgan_d_loss(zeros, ones).item() == pytest.approx(1.0)    # 0.5 * (1 + 1)
+    assert lsgan_g_loss(ones, 1.0).item() == 0.0
+    assert lsgan_g_loss(torch.full((2, 1, 2, 2), 0.5), 0.0).item() == pytest.approx(0.25)
+
+
+def test_l1_and_latent_known_values() -> None:
+    x = torch.zeros(2, 1, 4, 4)
+    recon = torch.stack([torch.full((1, 4, 4), 0.25), torch.zeros(1, 4, 4)])
+    assert per_image_l1(x, recon).tolist() == [0.25, 0.0]
+    assert latent_loss(torch.zeros(2, 3), torch.tensor([[1.0, -2.0, 0.0], [0.0, 0.0, 3.0]])).item() == 1.0
+
+
+def test_abc_loss_finite_at_zero_and_decreasing() -> None:
+    l1 = torch.tensor([0.0, 1e-9, 1e-3, 0.1, 0.5, 1.0])
+    per_image = torch.stack([abc_loss(v[None]) for v in l1])
+    assert torch.isfinite(per_image).all()
+    assert (per_image.diff()[1:] < 0).all()
+    assert per_image[-1].item() == pytest.approx(-math.log(1 - math.exp(-1.0)))
+    l1 = torch.zeros(3, requires_grad=True)
+    abc_loss(l1).backward()
+    assert torch.isfinite(l1.grad).all()
+
+
+def test_patch_loss_takes_top_n_patches() -> None:
+    # 4x4 error image, 2x2 patches with stride 2: patch means 0.1, 0.2, 0.3, 0.4
+    x = torch.zeros(1, 1, 4, 4)
+    recon = torch.tensor([[0.1, 0.1, 0.2, 0.2], [0.1, 0.1, 0.2, 0.2],
+                          [0.3, 0.3, 0.4, 0.4], [0.3, 0.3, 0.4, 0.4]])[None, None]
+    assert patch_loss(x, recon, 2, 2, 2).item() == pytest.approx(0.35)
+    assert patch_loss(x, recon, 2, 2, 10).item() == pytest.approx(0.25)   # top_n capped at 4
+    # per image, then averaged: a second, perfect image halves the mean
+    both = patch_loss(torch.zeros(2, 1, 4, 4), torch.cat([recon, torch.zeros_like(recon)]), 2, 2, 1)
+    assert both.item() == pytest.approx(0.2)
+
+
+# --- architectures ------------------------------------------------------------------------
+@pytest.mark.parametrize("arch, side", [("report", 28), ("paper", 32)])
+def test_shapes(arch: str, side: int) -> None:
+    model = GANModel(arch)
+    x = model.to_input(torch.rand(3, 1, 28, 28))
+    assert x.shape == (3, 1, side, side)
+    recon = model(x)
+    assert recon.shape == x.shape and 0 <= recon.min() and recon.max() <= 1
+    for disc in (model.d_normal, model.d_anomaly):
+        verdict = disc(x)
+        assert verdict.shape[:2] == (3, 1) and verdict.shape[-1] > 1
+    assert model.generator.encode(x).ndim == 2
+
+
+def test_paper_parameter_counts() -> None:
+    model = GANModel("paper")
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert count(model.generator) == pytest.approx(98_000, rel=0.15)
+    assert count(model.d_normal) == pytest.approx(76_000, rel=0.15)
+
+
+def test_augment_keeps_shape_range_and_is_seeded() -> None:
+    x = torch.rand(8, 1, 32, 32)
+    a = augment(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and 0 <= a.min() and a.max() <= 1
+    assert torch.equal(a, augment(x, torch.Generator().manual_seed(0)))
+    assert not torch.equal(a, augment(x, torch.Generator().manual_seed(1)))
+
+
+# --- training -----------------------------------------------------------------------------
+def test_group_batches_cover_each_group_once_and_reshuffle_per_epoch() -> None:
+    sampler = GroupBatchSampler(10, 7, batch_size=4, seed=3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 5
+    assert all(max(b) < 10 or min(b) >= 10 for b in batches)
+    assert sorted(i for b in batches for i in b) == list(range(17))
+    assert batches == list(GroupBatchSampler(10, 7, batch_size=4, seed=3))
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    x, flags = next(iter(interleaved_loader(torch.zeros(10, 1, 28, 28), torch.ones(7, 1, 28, 28), 4, 3)))
+    assert bool(flags.all()) == bool(x.all()) and bool(flags.any()) == bool(x.any())
+
+
+def test_training_steps_update_all_three_networks() -> None:
+    """One normal and one anomaly batch: G and D_n move on the first, D_a on the second."""
+    params = GANParams(epochs=1, batch_size=8, arch="report", lr=1e-3, lr_step=1, augment=True)
+    model = GANModel(params.arch)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader = interleaved_loader(torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28), 8, 0)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    module = GANModule(model, params)
+    trainer.fit(module, loader)
+    assert [opt.param_groups[0]["lr"] for opt in module.optimizers()] == [5e-4] * 3  # StepLR halved
+    for net in ("generator", "d_normal", "d_anomaly"):
+        changed = [not torch.equal(v, before[k]) for k, v in model.state_dict().items() if k.startswith(net)]
+        assert any(changed), f"{net} did not change"
+    logged = set(trainer.logged_metrics)
+    assert {f"train/{t}" for t in ("rec", "patch", "latent", "adv", "anomaly_adv", "abc",
+                                  "d_normal", "d_anomaly")} <= logged
+
+
+def test_loaders_need_labeled_anomalies() -> None:
+    splits = _splits()
+    splits["labeled"] = splits["labeled"].subset(np.zeros(16, dtype=bool))
+    with pytest.raises(ValueError, match="labeled_anomalies"):
+        GANDetector(GANParams(arch="report")).loaders(splits)
+
+
+@pytest.mark.parametrize("arch", ["report", "paper"])
+def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
+    params = GANParams(epochs=1, batch_size=16, arch=arch, accelerator="cpu")
+    detector = GANDetector(params)
+    splits = _splits()
+    summary = fit(detector, splits, tmp_path / "work", tmp_path / "logs", progress_bar=False)
+    assert summary["train_images"] == 48 and "best_val_auroc" in summary
+    test = splits["test"].images
+    scores = detector.score_samples(test)
+    assert set(scores) == {"l1", "mse"} and all(len(v) == len(test) for v in scores.values())
+    assert detector.reconstruct(test).shape == (len(test), 1, 28, 28)
+
+    detector.save(tmp_path / "gan.pt")
+    loaded = GANDetector.load(tmp_path / "gan.pt", params)
+    np.testing.assert_allclose(loaded.score_samples(test)["l1"], scores["l1"], rtol=1e-6)
+    other = "paper" if arch == "report" else "report"
+    with pytest.raises(CheckpointError):
+        GANDetector.load(tmp_path / "gan.pt", GANParams(arch=other))
