@@ -76,9 +76,9 @@ def test_kde_matches_sklearn_and_ranks_far_code_lower() -> None:
 def test_detector_fit_score_save_load(tmp_path: Path) -> None:
     params = AEParams(max_epochs=2, batch_size=16, eval_batch_size=32, channels=[8, 16, 32], lr=1e-3)
     detector = AEDetector(params)
-    info = fit(detector, _splits(), tmp_path / "work", tmp_path / "log", progress_bar=False)
+    info = fit(detector, _splits(), tmp_path / "work", progress_bar=False)
     assert info["epochs"] == 2 and info["device"] == "cpu"
-    assert (tmp_path / "log" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+    assert (tmp_path / "work" / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
     scores = detector.score_samples(_splits()["test"].images)
     assert set(scores) == {"mse", "kde", "combined"} and all(len(v) == 48 for v in scores.values())
     detector.save(tmp_path / "model.pt")

@@ -146,7 +146,7 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     params = GANParams(epochs=1, batch_size=16, arch=arch, accelerator="cpu")
     detector = GANDetector(params)
     splits = _splits()
-    summary = fit(detector, splits, tmp_path / "work", tmp_path / "logs", progress_bar=False)
+    summary = fit(detector, splits, tmp_path / "work", progress_bar=False)
     assert summary["train_images"] == 48 and "best_val_auroc" in summary
     test = splits["test"].images
     scores = detector.score_samples(test)

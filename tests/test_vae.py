@@ -65,8 +65,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[VAEDetector, dict
     }
     detector = VAEDetector(VAEParams(max_epochs=2, batch_size=32, lr=1e-3, accelerator="cpu", **SMALL))
     tmp = tmp_path_factory.mktemp("vae")
-    summary = fit(detector, splits, tmp / "work", tmp / "live", progress_bar=False)
-    return detector, summary, splits, tmp / "live"
+    summary = fit(detector, splits, tmp / "work", progress_bar=False)
+    return detector, summary, splits, tmp / "work" / "dvclive"
 
 
 def test_elbo_decreases(images: np.ndarray) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class ImageInputError(ValueError):
@@ -60,8 +61,49 @@ def passthrough(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return batch
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of processes (0, 1 outside torch.distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class EpochSampler(Sampler[int]):
+    """Indices in an order that depends only on ``seed`` and the epoch, optionally sharded.
+
+    Seeding per epoch (Lightning calls ``set_epoch``) makes a resumed run see the same batches
+    as an uninterrupted one. With ``shard`` each DDP rank takes every world-th index of the
+    same order, padded so that all ranks run the same number of steps.
+    """
+
+    def __init__(self, n: int, shuffle: bool, seed: int, shard: bool) -> None:
+        self.n, self.shuffle, self.seed, self.shard = n, shuffle, seed, shard
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _world(self) -> tuple[int, int]:
+        return rank_and_world() if self.shard else (0, 1)
+
+    def __len__(self) -> int:
+        return -(-self.n // self._world()[1])
+
+    def __iter__(self):
+        order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+                 if self.shuffle else torch.arange(self.n))
+        rank, world = self._world()
+        if world > 1:
+            order = torch.cat([order, order[: len(self) * world - self.n]])[rank::world]
+        return iter(order.tolist())
+
+
 def batch_loader(*tensors: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """A DataLoader over in-memory tensors; Lightning can still wrap its sampler for DDP."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(InMemoryDataset(*tensors), batch_size=batch_size, shuffle=shuffle,
-                      collate_fn=passthrough, generator=generator)
+    """A DataLoader over in-memory tensors, one gather per batch.
+
+    Training loaders (``shuffle=True``) are sharded across DDP ranks; evaluation loaders are not,
+    so every rank sees the whole validation set and metrics need no gathering.
+    """
+    sampler = EpochSampler(len(tensors[0]), shuffle=shuffle, seed=seed, shard=shuffle)
+    return DataLoader(InMemoryDataset(*tensors), batch_size=batch_size, sampler=sampler,
+                      collate_fn=passthrough)

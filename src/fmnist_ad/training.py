@@ -1,8 +1,10 @@
 """Generic training of any :class:`Detector` with Lightning: checkpoints, early stopping,
-DVCLive curves, a guard against non-finite losses, and a record of how the run went."""
+DVCLive curves, resuming, a guard against non-finite losses, and a record of the run."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,17 @@ class FiniteLossGuard(Callback):
                 )
 
 
+class EpochSeed(Callback):
+    """Reseed torch at every epoch from (seed, epoch), so that a run resumed from a checkpoint
+    draws the same random numbers (VAE noise) as an uninterrupted one."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        torch.manual_seed(self.seed + trainer.current_epoch)
+
+
 class LossModule(L.LightningModule):
     """Trains ``model`` by minimising ``loss_fn(model, x)['loss']``; logs every term per epoch."""
 
@@ -53,7 +66,7 @@ class LossModule(L.LightningModule):
         terms = self.loss_fn(self.model, batch[0])
         for name, value in terms.items():
             self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True,
-                     prog_bar=name == "loss", batch_size=len(batch[0]), sync_dist=stage == "val")
+                     prog_bar=name == "loss", batch_size=len(batch[0]), sync_dist=True)
         return terms["loss"]
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
@@ -66,29 +79,36 @@ class LossModule(L.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, log_dir: Path,
+def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bool = False,
         progress_bar: bool = True) -> dict[str, Any]:
     """Train ``detector`` in place, restore its best checkpoint, run ``after_fit``.
 
-    ``work_dir`` receives Lightning checkpoints (``best.ckpt``, ``last.ckpt``), ``log_dir`` the
-    DVCLive curves. Returns a summary: epochs run, best epoch and value, seconds, device.
+    ``work_dir`` holds Lightning checkpoints (``checkpoints/best.ckpt``, ``last.ckpt``) and the
+    DVCLive curves (``dvclive/``). It is emptied first unless ``resume``, in which case training
+    continues from ``checkpoints/last.ckpt`` when there is one. Returns a summary of the run;
+    ``is_global_zero`` says whether this process is the one that should write outputs.
     """
     params = detector.params
-    L.seed_everything(params.seed, workers=True, verbose=False)
     train_loader, val_loader = detector.loaders(splits)
     for name, loader in (("training", train_loader), ("validation", val_loader)):
-        if len(loader) == 0:
-            raise ProtocolError(f"the {detector.name} detector got an empty {name} set; check the protocol "
-                             "params (normal_classes, val_size, val_anomaly_share)")
-    module = detector.lightning_module()
-    checkpoint = ModelCheckpoint(dirpath=work_dir, filename="best", monitor=detector.monitor,
+        if len(loader.dataset) == 0:
+            raise ProtocolError(f"the {detector.name} detector got an empty {name} set; check the "
+                                "protocol params (normal_classes, val_size, val_anomaly_share)")
+    ckpt_dir, log_dir = work_dir / "checkpoints", work_dir / "dvclive"
+    last = ckpt_dir / "last.ckpt"
+    resuming = resume and last.is_file()
+    if not resuming and work_dir.exists() and _is_global_zero_env():
+        shutil.rmtree(work_dir)
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=detector.monitor,
                                  mode=detector.monitor_mode, save_last=True, save_top_k=1,
                                  enable_version_counter=False)
-    callbacks: list[Callback] = [checkpoint, FiniteLossGuard()]
+    callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), EpochSeed(params.seed)]
     if detector.patience is not None:
         callbacks.append(EarlyStopping(monitor=detector.monitor, mode=detector.monitor_mode,
                                        patience=detector.patience, check_finite=True))
-    logger = DVCLiveLogger(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    logger = DVCLiveLogger(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None,
+                           resume=resuming)
     trainer = L.Trainer(
         max_epochs=detector.max_epochs,
         accelerator=params.accelerator,
@@ -97,6 +117,7 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, log_dir: P
         logger=logger,
         callbacks=callbacks,
         deterministic=True,
+        use_distributed_sampler=False,   # our samplers shard training data themselves
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -104,11 +125,18 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, log_dir: P
         default_root_dir=str(work_dir),
     )
     start = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader)
+    trainer.fit(detector.lightning_module(), train_loader, val_loader,
+                ckpt_path=str(last) if resuming else None)
     seconds = time.perf_counter() - start
-    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
-    module.load_state_dict(best["state_dict"])
+    if not trainer.is_global_zero:
+        return {"is_global_zero": False}
+    best = torch.load(checkpoint.best_model_path or last, map_location="cpu", weights_only=False)
+    detector.model.load_state_dict({k.removeprefix("model."): v for k, v in best["state_dict"].items()
+                                    if k.startswith("model.")})
     detector.model.cpu()
+    # leave deterministic mode: it is process-wide and would make later CUDA scoring fail on
+    # ops without a deterministic kernel
+    torch.use_deterministic_algorithms(False)
     detector.after_fit(splits)
     best_score = checkpoint.best_model_score
     return {
@@ -116,9 +144,17 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, log_dir: P
         "best_epoch": int(best["epoch"]),
         f"best_{detector.monitor.replace('/', '_')}": float(best_score) if best_score is not None else None,
         "train_seconds": round(seconds, 2),
+        "resumed": resuming,
         "device": str(trainer.strategy.root_device),
         "accelerator": type(trainer.accelerator).__name__,
         "devices": trainer.num_devices,
+        "strategy": type(trainer.strategy).__name__,
         "threads": torch.get_num_threads(),
         "train_images": len(train_loader.dataset),
+        "is_global_zero": trainer.is_global_zero,
     }
+
+
+def _is_global_zero_env() -> bool:
+    """Before the trainer exists: only the launching process (rank 0) may clear the work dir."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"

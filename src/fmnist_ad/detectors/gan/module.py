@@ -97,6 +97,11 @@ class GANModule(L.LightningModule):
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(x))
         return logged
 
+    def on_train_epoch_start(self) -> None:
+        """Augmentation drawn from (seed, epoch): a resumed run augments like an uninterrupted one."""
+        if self.augment_rng is not None:
+            self.augment_rng.manual_seed(self.params.seed + self.current_epoch)
+
     def on_train_epoch_end(self) -> None:
         for scheduler in self.lr_schedulers():
             scheduler.step()

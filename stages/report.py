@@ -1,0 +1,17 @@
+"""Stage `report`: every detector's metrics in one summary (JSON + Markdown) and comparison figures."""
+
+import argparse
+from pathlib import Path
+
+from fmnist_ad.pipeline import main
+from fmnist_ad.report import write_report
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", nargs="+", default=["ae", "vae", "gan"])
+    ap.add_argument("--root", type=Path, default=Path("."), help="project root holding data/, metrics/, plots/")
+    ap.add_argument("--out-json", type=Path, default=Path("metrics/summary.json"))
+    ap.add_argument("--out-md", type=Path, default=Path("metrics/summary.md"))
+    ap.add_argument("--figures", type=Path, default=Path("plots/report"))
+    args = ap.parse_args()
+    main(lambda: write_report(args.root, args.models, args.out_json, args.out_md, args.figures))
