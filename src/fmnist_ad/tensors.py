@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -39,7 +41,7 @@ def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 class InMemoryDataset(Dataset):
-    """Tensors indexed a whole batch at a time through ``__getitems__`` (one gather per batch)."""
+    """Tensors indexed a whole batch at a time (a list of indices -> one gather per batch)."""
 
     def __init__(self, *tensors: torch.Tensor) -> None:
         if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
@@ -49,10 +51,10 @@ class InMemoryDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        return tuple(t[i] for t in self.tensors)
-
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, indices: int | list[int]) -> tuple[torch.Tensor, ...]:
+        """One item, or a whole batch when given a list of indices (one gather per tensor)."""
+        if isinstance(indices, int):
+            return tuple(t[indices] for t in self.tensors)
         ix = torch.as_tensor(indices, dtype=torch.long)
         return tuple(t.index_select(0, ix) for t in self.tensors)
 
@@ -68,34 +70,37 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-class EpochSampler(Sampler[int]):
-    """Indices in an order that depends only on ``seed`` and the epoch, optionally sharded.
+class EpochBatchSampler(Sampler[list[int]]):
+    """Index lists, one per batch, in an order that depends only on ``seed`` and the epoch.
 
-    Seeding per epoch (Lightning calls ``set_epoch``) makes a resumed run see the same batches
-    as an uninterrupted one. With ``shard`` each DDP rank takes every world-th index of the
-    same order, padded so that all ranks run the same number of steps.
+    Seeding per epoch (Lightning calls ``set_epoch`` on a loader's sampler) makes a resumed run
+    see the same batches as an uninterrupted one. With ``shard``, each of W DDP ranks takes every
+    W-th image of the same global batch, so the W ranks together step on exactly the batches of a
+    single-process run and average the same gradient: results match it up to float rounding.
     """
 
-    def __init__(self, n: int, shuffle: bool, seed: int, shard: bool) -> None:
-        self.n, self.shuffle, self.seed, self.shard = n, shuffle, seed, shard
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, shard: bool) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed, self.shard = n, batch_size, shuffle, seed, shard
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _world(self) -> tuple[int, int]:
-        return rank_and_world() if self.shard else (0, 1)
-
     def __len__(self) -> int:
-        return -(-self.n // self._world()[1])
+        return -(-self.n // self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[list[int]]:
         order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
                  if self.shuffle else torch.arange(self.n))
-        rank, world = self._world()
+        rank, world = rank_and_world() if self.shard else (0, 1)
         if world > 1:
-            order = torch.cat([order, order[: len(self) * world - self.n]])[rank::world]
-        return iter(order.tolist())
+            if self.batch_size % world:
+                raise ValueError(f"batch_size {self.batch_size} is not divisible by the {world} "
+                                 "DDP processes; choose a multiple so every rank gets equal shares")
+            pad = -self.n % world          # repeat a few images so every shard is equally long
+            order = torch.cat([order, order[:pad]])
+        for batch in order.split(self.batch_size):
+            yield batch[rank::world].tolist()
 
 
 def batch_loader(*tensors: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
@@ -104,6 +109,5 @@ def batch_loader(*tensors: torch.Tensor, batch_size: int, shuffle: bool, seed: i
     Training loaders (``shuffle=True``) are sharded across DDP ranks; evaluation loaders are not,
     so every rank sees the whole validation set and metrics need no gathering.
     """
-    sampler = EpochSampler(len(tensors[0]), shuffle=shuffle, seed=seed, shard=shuffle)
-    return DataLoader(InMemoryDataset(*tensors), batch_size=batch_size, sampler=sampler,
-                      collate_fn=passthrough)
+    sampler = EpochBatchSampler(len(tensors[0]), batch_size, shuffle=shuffle, seed=seed, shard=shuffle)
+    return DataLoader(InMemoryDataset(*tensors), sampler=sampler, batch_size=None, collate_fn=passthrough)

@@ -41,15 +41,22 @@ class FiniteLossGuard(Callback):
                 )
 
 
-class EpochSeed(Callback):
-    """Reseed torch at every epoch from (seed, epoch), so that a run resumed from a checkpoint
-    draws the same random numbers (VAE noise) as an uninterrupted one."""
+class StepSeed(Callback):
+    """Reseed torch before every training batch and validation pass from (seed, epoch, batch).
+
+    Random draws (the VAE's noise) then depend on where training is, not on how much randomness
+    anything else consumed before, so a run resumed from a checkpoint repeats an uninterrupted one.
+    """
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        torch.manual_seed(self.seed + trainer.current_epoch)
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        torch.manual_seed(self.seed + 100_003 * trainer.current_epoch + batch_idx)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        torch.manual_seed(self.seed + 100_003 * trainer.current_epoch + 99_991)
 
 
 class LossModule(L.LightningModule):
@@ -103,7 +110,7 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=detector.monitor,
                                  mode=detector.monitor_mode, save_last=True, save_top_k=1,
                                  enable_version_counter=False)
-    callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), EpochSeed(params.seed)]
+    callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), StepSeed(params.seed)]
     if detector.patience is not None:
         callbacks.append(EarlyStopping(monitor=detector.monitor, mode=detector.monitor_mode,
                                        patience=detector.patience, check_finite=True))

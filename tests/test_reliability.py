@@ -1,0 +1,143 @@
+"""Faults, resuming, determinism, integrity and multi-process training."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, small_params
+from fmnist_ad.detectors import detector_class
+from fmnist_ad.detectors.base import CheckpointError
+from fmnist_ad.download import fetch
+from fmnist_ad.params import parse_params
+from fmnist_ad.pipeline import run_threshold, run_train
+from fmnist_ad.prepare import load_splits, prepare
+from fmnist_ad.training import NonFiniteLossError, fit
+
+
+@pytest.fixture(scope="module")
+def workspace(mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small params (AE/VAE with roomy patience) and prepared synthetic splits."""
+    folder, digests = mirror
+    root = tmp_path_factory.mktemp("reliability")
+    raw = small_params(folder, digests)
+    raw["ae"].update(max_epochs=4, patience=10, channels=[8, 16, 32])
+    raw["vae"].update(max_epochs=4, patience=10, channels=[8, 16], hidden=32, lr=1e-3)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = parse_params(raw)
+    fetch(params.data, root / "raw")
+    prepare(root / "raw", root / "prepared", params.protocol)
+    return root
+
+
+def _section(root: Path, model: str, **update):
+    params = parse_params(yaml.safe_load((root / "params.yaml").read_text()))
+    return getattr(params, model).model_copy(update=update)
+
+
+def test_nan_loss_stops_training_and_writes_nothing(workspace: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def nan_loss(model, x):
+        return {"loss": model(x).mean() * float("nan")}
+
+    monkeypatch.setattr("fmnist_ad.detectors.ae.detector.ae_loss", nan_loss)
+    with pytest.raises(NonFiniteLossError, match=r"'loss' became nan at epoch 0, batch 0"):
+        run_train(workspace / "params.yaml", "ae", workspace / "prepared", tmp_path / "model",
+                  tmp_path / "curves", tmp_path / "info.json", work_root=tmp_path / "work")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "info.json").exists()
+    assert not (tmp_path / "curves").exists()
+
+
+@pytest.mark.parametrize("model", ["ae", "vae"])
+def test_resume_gives_the_uninterrupted_result(workspace: Path, tmp_path: Path, model: str) -> None:
+    splits = load_splits(workspace / "prepared")
+    test_images = splits["test"].images
+    cls = detector_class(model)
+    full = cls(_section(workspace, model))
+    fit(full, splits, tmp_path / "full", progress_bar=False)
+    # "interrupted" after 2 epochs, then resumed from the last checkpoint up to 4
+    fit(cls(_section(workspace, model, max_epochs=2)), splits, tmp_path / "cut", progress_bar=False)
+    resumed = cls(_section(workspace, model))
+    info = fit(resumed, splits, tmp_path / "cut", resume=True, progress_bar=False)
+    assert info["resumed"] and info["epochs"] == 4
+    for name, values in full.score_samples(test_images).items():
+        np.testing.assert_allclose(resumed.score_samples(test_images)[name], values, rtol=1e-6, err_msg=name)
+
+
+def test_same_seed_same_scores(workspace: Path, tmp_path: Path) -> None:
+    splits = load_splits(workspace / "prepared")
+    runs = []
+    for i in range(2):
+        detector = detector_class("vae")(_section(workspace, "vae", max_epochs=2))
+        fit(detector, splits, tmp_path / str(i), progress_bar=False)
+        runs.append(detector.score_samples(splits["test"].images))
+    for name in runs[0]:
+        assert np.array_equal(runs[0][name], runs[1][name]), name
+
+
+def test_checkpoint_of_another_detector_is_refused(workspace: Path, tmp_path: Path) -> None:
+    vae = detector_class("vae")(_section(workspace, "vae"))
+    vae.save(tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="detector 'vae', expected 'ae'"):
+        detector_class("ae").load(tmp_path / "model.pt", _section(workspace, "ae"))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        detector_class("ae").load(tmp_path / "junk.pt", _section(workspace, "ae"))
+
+
+def test_thresholds_never_read_the_test_table(workspace: Path, tmp_path: Path) -> None:
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["index,class,label,l1"] + [f"{i},{i % 2},{i % 2},{rng.normal(i % 2)}" for i in range(40)]
+    (scores / "val.csv").write_text("\n".join(rows) + "\n")   # no test.csv at all
+    run_threshold(workspace / "params.yaml", "gan", scores, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text())["main_score"] == "l1"
+
+
+def test_gan_refuses_several_devices(workspace: Path) -> None:
+    from fmnist_ad.prepare import ProtocolError
+
+    gan = detector_class("gan")(_section(workspace, "gan", devices=2))
+    with pytest.raises(ProtocolError, match="gan.devices=1"):
+        gan.loaders(load_splits(workspace / "prepared"))
+
+
+def _train_cli(workspace: Path, out: Path, params: Path) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", DVC_NO_ANALYTICS="1")
+    args = [sys.executable, str(REPO / "stages" / "train.py"), "ae", str(workspace / "prepared"),
+            str(out / "model"), str(out / "curves"), str(out / "info.json"), "--params", str(params)]
+    proc = subprocess.run(args, cwd=out, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.pipeline
+def test_ddp_on_cpu_matches_single_process(workspace: Path, tmp_path: Path) -> None:
+    """`ae.devices=2, ae.strategy=ddp` (gloo): rank zero alone writes; scores match a
+    single-process run to 1e-4 relative or 1e-3 absolute (gradient all-reduce rounds differently)."""
+    raw = yaml.safe_load((workspace / "params.yaml").read_text())
+    raw["ae"].update(max_epochs=2, accelerator="cpu")
+    results = {}
+    for devices, strategy in ((1, "auto"), (2, "ddp")):
+        out = tmp_path / f"d{devices}"
+        out.mkdir()
+        raw["ae"].update(devices=devices, strategy=strategy)
+        (out / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        _train_cli(workspace, out, out / "params.yaml")
+        info = json.loads((out / "info.json").read_text())
+        assert info["devices"] == devices
+        section = parse_params(raw).ae
+        results[devices] = detector_class("ae").load(out / "model" / "model.pt", section).score_samples(
+            load_splits(workspace / "prepared")["test"].images)
+        assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+        assert not (out / "data" / "work" / "ae").exists()      # work folder removed after publishing
+    for name in ("mse", "kde"):
+        np.testing.assert_allclose(results[2][name], results[1][name], rtol=1e-4, atol=1e-3, err_msg=name)
