@@ -76,6 +76,8 @@ def test_second_repro_does_nothing(project: Path) -> None:
 
 def test_detector_param_change_reruns_only_that_detector(project: Path) -> None:
     original = (project / "params.yaml").read_text()
+    model = project / "data" / "models" / "ae" / "model.pt"
+    previous = model.read_bytes()
     params = yaml.safe_load(original)
     params["ae"]["lr"] = 2e-3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -107,3 +109,61 @@ def test_bad_params_fail_fast_with_key(project: Path) -> None:
                  "--params", str(bad)], project, check=False)
     assert proc.returncode == 2
     assert "ae.max_epochs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_metrics_recomputed_from_score_tables(project: Path) -> None:
+    import pandas as pd
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+    from fmnist_ad.thresholds import predict
+
+    for name in DETECTORS:
+        m = json.loads((project / "metrics" / f"{name}.json").read_text())
+        t = json.loads((project / "data" / "thresholds" / f"{name}.json").read_text())
+        test = pd.read_csv(project / "data" / "scores" / name / "test.csv")
+        assert m["auroc"] == pytest.approx(roc_auc_score(test.label, test[t["main_score"]]))
+        assert m["auprc"] == pytest.approx(average_precision_score(test.label, test[t["main_score"]]))
+        assert m["fpr_f1"] == pytest.approx(f1_score(test.label, predict(t["fpr"], test), zero_division=0))
+
+
+def test_report_outputs(project: Path) -> None:
+    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    for name in DETECTORS:
+        assert summary[name]["auroc"] == json.loads((project / "metrics" / f"{name}.json").read_text())["auroc"]
+    assert (project / "plots" / "report" / "roc.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_forced_rerun_gives_identical_metrics(project: Path) -> None:
+    before = {n: (project / "metrics" / f"{n}.json").read_bytes() for n in DETECTORS}
+    _run([sys.executable, "-m", "dvc", "repro", "--force", "--downstream", "train@ae", "train@vae", "train@gan"], project)
+    for name in DETECTORS:
+        assert (project / "metrics" / f"{name}.json").read_bytes() == before[name], name
+
+
+def test_killed_training_leaves_nothing_valid_and_repro_recovers(project: Path) -> None:
+    import signal
+    import time
+
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", OMP_NUM_THREADS="1")
+    original = (project / "params.yaml").read_text()
+    model = project / "data" / "models" / "ae" / "model.pt"
+    previous = model.read_bytes()
+    params = yaml.safe_load(original)
+    params["ae"]["max_epochs"] = 200                       # long enough to be killed mid-way
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train@ae"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while not (project / "data" / "work" / "ae" / "checkpoints").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # the published model is the previous complete one (or gone), never a partial new one
+    assert not model.exists() or model.read_bytes() == previous
+    assert not list((project / "data" / "models").glob(".*tmp"))
+    status = _run([sys.executable, "-m", "dvc", "status", "train@ae"], project).stdout
+    assert "changed" in status or "deleted" in status or "modified" in status
+    (project / "params.yaml").write_text(original)
+    _run([sys.executable, "-m", "dvc", "repro"], project)
+    assert (project / "data" / "models" / "ae" / "model.pt").is_file()
+    assert "up to date" in _run([sys.executable, "-m", "dvc", "status"], project).stdout
