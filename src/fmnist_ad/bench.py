@@ -1,0 +1,633 @@
+"""Benchmark of the pipeline on this machine: `python -m fmnist_ad.bench` (`--help` for options).
+
+Measured in one run: training throughput of each detector under Lightning (the pipeline's own
+:func:`~fmnist_ad.training.fit`) and under a bare PyTorch loop over the same model, loss, batch
+size and in-memory tensors, so their ratio is the cost of the Lightning loop; scoring throughput
+of the trained detectors; the torch KDE against scikit-learn's; peak memory of training and
+scoring; and the wall time of every `dvc repro` stage in a temporary copy of the project.
+
+Each training and scoring phase runs in a fresh process, because ``ru_maxrss`` is the peak of a
+process's whole life: only then is it the peak of that phase alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback
+from sklearn.neighbors import KernelDensity
+
+from fmnist_ad.detectors import detector_class
+from fmnist_ad.detectors.base import Detector
+from fmnist_ad.detectors.gan.augment import augment
+from fmnist_ad.detectors.gan.loss import anomaly_generator_terms, lsgan_d_loss, normal_generator_terms
+from fmnist_ad.detectors.gan.module import GANModule
+from fmnist_ad.download import fetch, mirror_folders
+from fmnist_ad.idx import encode_idx, sha256
+from fmnist_ad.params import IDX_FILES, TrainingParams, parse_params
+from fmnist_ad.prepare import Split, load_splits, prepare
+from fmnist_ad.tensors import to_tensor
+from fmnist_ad.training import LossModule, fit
+
+REPO = Path(__file__).resolve().parents[2]
+DETECTORS = ("ae", "vae", "gan")
+#: images per class of the synthetic mirror (train, test) and the protocol that fits its size
+SYNTHETIC_PER_CLASS = (400, 100)
+SYNTHETIC_PROTOCOL = {"val_size": 1000}
+
+
+# --- data -------------------------------------------------------------------------------------
+def synthetic_images(classes: np.ndarray, seed: int) -> np.ndarray:
+    """Class c draws a bright horizontal bar at rows 2c+3..2c+5 over low noise (as the tests do)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 40, size=(len(classes), 28, 28)).astype(np.uint8)
+    for i, c in enumerate(classes):
+        images[i, 2 * c + 3: 2 * c + 6, 4:24] = rng.integers(180, 256)
+    return images
+
+
+def write_synthetic_mirror(folder: Path, per_class_train: int, per_class_test: int) -> dict[str, str]:
+    """The four gzipped IDX files of a synthetic FashionMNIST; returns their SHA-256 digests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_classes = np.tile(np.arange(10, dtype=np.uint8), per_class_train)
+    test_classes = np.tile(np.arange(10, dtype=np.uint8), per_class_test)
+    arrays = {
+        "train-images-idx3-ubyte": synthetic_images(train_classes, 0),
+        "train-labels-idx1-ubyte": train_classes,
+        "t10k-images-idx3-ubyte": synthetic_images(test_classes, 1),
+        "t10k-labels-idx1-ubyte": test_classes,
+    }
+    digests = {}
+    for name in IDX_FILES:
+        content = encode_idx(arrays[name])
+        (folder / f"{name}.gz").write_bytes(gzip.compress(content))
+        digests[name] = sha256(content)
+    return digests
+
+
+def repo_params() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def dataset_dir(raw: dict[str, Any]) -> Path | None:
+    """The first mirror of params.yaml that exists ($FASHION_MNIST_DIR, the Debian package)."""
+    return next((s.folder for s in mirror_folders(raw["data"]["mirrors"]) if s.folder.is_dir()), None)
+
+
+def bench_params(data: str, root: Path, device: str) -> dict[str, Any]:
+    """The repo's params, reading only the local dataset (or a synthetic mirror written under
+    ``root``) and training on ``device``."""
+    raw = repo_params()
+    if data == "real":
+        folder = dataset_dir(raw)
+        if folder is None:
+            raise SystemExit("error: no FashionMNIST mirror found ($FASHION_MNIST_DIR, "
+                             "/usr/share/datasets/fashion-mnist); use --data synthetic")
+        raw["data"].update(mirrors=[str(folder)], download=False)
+    else:
+        digests = write_synthetic_mirror(root / "mirror", *SYNTHETIC_PER_CLASS)
+        raw["data"].update(mirrors=[str(root / "mirror")], download=False, sha256=digests)
+        raw["protocol"].update(SYNTHETIC_PROTOCOL)
+    for name in DETECTORS:
+        raw[name]["accelerator"] = device
+    return raw
+
+
+def prepare_splits(raw: dict[str, Any], root: Path) -> Path:
+    """Run the download and prepare stages' logic in-process; returns the prepared folder."""
+    params = parse_params(raw)
+    fetch(params.data, root / "raw")
+    prepare(root / "raw", root / "prepared", params.protocol)
+    return root / "prepared"
+
+
+def training_subset(splits: dict[str, Split], n: int | None, seed: int) -> dict[str, Split]:
+    """At most ``n`` images in each training split (train, labeled), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+
+    def cut(split: Split) -> Split:
+        if n is None or len(split.index) <= n:
+            return split
+        return split.subset(np.sort(rng.choice(len(split.index), size=n, replace=False)))
+
+    return {**splits, "train": cut(splits["train"]), "labeled": cut(splits["labeled"])}
+
+
+# --- measuring --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Epoch:
+    """Images trained on, seconds of training batches, seconds after the last batch (validation,
+    checkpoints, logging) until the epoch ended."""
+
+    images: int
+    seconds: float
+    after: float = 0.0
+
+
+def steady(epochs: list[Epoch]) -> list[Epoch]:
+    """The epochs after the first, which pays for allocator growth, kernel selection and caches."""
+    return epochs[1:] or epochs
+
+
+def images_per_second(epochs: list[Epoch]) -> float:
+    kept = steady(epochs)
+    return sum(e.images for e in kept) / sum(e.seconds for e in kept)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall clocks measure it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+@contextmanager
+def peak_memory(device: torch.device) -> Iterator[dict[str, float | None]]:
+    """Fills the yielded dict on exit: ``peak_mb`` (the process's peak RSS), ``added_mb`` (how far
+    the block raised it) and ``cuda_mb`` (peak allocated GPU memory, None on CPU)."""
+    out: dict[str, float | None] = {}
+    before = _maxrss_mb()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    yield out
+    peak = _maxrss_mb()
+    out.update(peak_mb=peak, added_mb=peak - before,
+               cuda_mb=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None)
+
+
+class EpochTimer(Callback):
+    """Per epoch: images and wall time from the epoch's start to the end of its last training
+    batch, and the time from there to the epoch's end (validation, checkpoints, logging)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.epochs: list[Epoch] = []
+        self._start = self._last = 0.0
+        self._images = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        sync(self.device)
+        self._start, self._images = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        self._images += len(batch[0])
+        if batch_idx == trainer.num_training_batches - 1:
+            sync(self.device)
+        self._last = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        sync(self.device)
+        self.epochs.append(Epoch(self._images, self._last - self._start, time.perf_counter() - self._last))
+
+
+def with_callback(detector: Detector, callback: Callback) -> None:
+    """Hand ``callback`` to the Trainer that :func:`fit` builds, through the module's
+    ``configure_callbacks`` hook, so the pipeline's training code runs unchanged."""
+    build = detector.lightning_module
+
+    def module() -> L.LightningModule:
+        built = build()
+        built.configure_callbacks = lambda: [callback]
+        return built
+
+    detector.lightning_module = module  # type: ignore[method-assign]
+
+
+# --- bare PyTorch loops -----------------------------------------------------------------------
+def timed_epochs(epochs: int, run_epoch: Callable[[int], int], device: torch.device) -> list[Epoch]:
+    out = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        images = run_epoch(epoch)
+        sync(device)
+        out.append(Epoch(images, time.perf_counter() - start))
+    return out
+
+
+def loss_epochs(module: LossModule, x: torch.Tensor, batch_size: int, seed: int, epochs: int,
+                device: torch.device) -> list[Epoch]:
+    """AE/VAE: seeded shuffle, then one Adam step per batch on the module's own loss function."""
+    optimizer = module.configure_optimizers()
+
+    def run(epoch: int) -> int:
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch))
+        for batch in x[order].split(batch_size):
+            loss = module.loss_fn(module.model, batch.to(device, non_blocking=True))["loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return len(x)
+
+    return timed_epochs(epochs, run, device)
+
+
+def gan_step(module: GANModule, optimizers: list[torch.optim.Optimizer], x: torch.Tensor,
+             anomalous: bool) -> None:
+    """:meth:`GANModule.training_step` without Lightning: same networks, losses and update order."""
+    model = module.model
+    if module.augment_rng is not None:
+        x = augment(x, module.augment_rng)
+    x = model.to_input(x)
+    opt_g, opt_normal, opt_anomaly = optimizers
+    disc, opt_d = (model.d_anomaly, opt_anomaly) if anomalous else (model.d_normal, opt_normal)
+    recon = model.generator(x)
+    d_loss = lsgan_d_loss(disc(x), disc(recon.detach()))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    terms = (anomaly_generator_terms if anomalous else normal_generator_terms)(model, x, recon, module.params)
+    opt_g.zero_grad()
+    terms["loss"].backward()
+    opt_g.step()
+
+
+def gan_epochs(module: GANModule, loader: torch.utils.data.DataLoader, epochs: int,
+               device: torch.device) -> list[Epoch]:
+    """GAN: the pipeline's batch order (its sampler), one D and one G step per batch."""
+    optimizers, schedulers = module.configure_optimizers()
+    images, flags = loader.dataset.tensors
+    sampler = loader.sampler
+
+    def run(epoch: int) -> int:
+        sampler.set_epoch(epoch)
+        if module.augment_rng is not None:
+            module.augment_rng.manual_seed(module.params.seed + epoch)
+        for indices in sampler:
+            ix = torch.as_tensor(indices)
+            gan_step(module, optimizers, images[ix].to(device, non_blocking=True), bool(flags[ix[0]]))
+        for scheduler in schedulers:
+            scheduler.step()
+        return len(images)
+
+    return timed_epochs(epochs, run, device)
+
+
+def bare_epochs(detector: Detector, splits: dict[str, Split], epochs: int) -> list[Epoch]:
+    """Train ``detector.model`` without Lightning on the tensors of its own training loader."""
+    module = detector.lightning_module()
+    loader, _ = detector.loaders(splits)
+    module.model.to(detector.device).train()
+    torch.manual_seed(detector.params.seed)
+    if isinstance(module, GANModule):
+        return gan_epochs(module, loader, epochs, detector.device)
+    return loss_epochs(module, loader.dataset.tensors[0], detector.params.batch_size,
+                       detector.params.seed, epochs, detector.device)
+
+
+# --- phases, each in a fresh process ----------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """What a phase process needs: detector name and params, prepared data, the parent's threads."""
+
+    name: str
+    section: TrainingParams
+    prepared: Path
+    train_images: int | None
+    threads: int
+
+    def setup(self) -> tuple[Detector, dict[str, Split]]:
+        torch.set_num_threads(self.threads)
+        splits = training_subset(load_splits(self.prepared), self.train_images, self.section.seed)
+        return detector_class(self.name)(self.section), splits
+
+
+def lightning_phase(job: Job, work: Path, model_path: Path) -> dict[str, Any]:
+    """Train with the pipeline's :func:`fit` (progress bar, checkpoints, DVCLive, early stopping)
+    and save the detector for the scoring phase."""
+    detector, splits = job.setup()
+    timer = EpochTimer(detector.device)
+    with_callback(detector, timer)
+    with peak_memory(detector.device) as memory:
+        fit(detector, splits, work)
+    detector.save(model_path)
+    return {"epochs": timer.epochs, **memory}
+
+
+def bare_phase(job: Job, epochs: int) -> dict[str, Any]:
+    detector, splits = job.setup()
+    with peak_memory(detector.device) as memory:
+        timed = bare_epochs(detector, splits, epochs)
+    return {"epochs": timed, **memory}
+
+
+def score_phase(job: Job, model_path: Path) -> dict[str, Any]:
+    """``score_samples`` on the test images, after one untimed batch (lazy initialisation)."""
+    torch.set_num_threads(job.threads)
+    detector = detector_class(job.name).load(model_path, job.section)
+    images = load_splits(job.prepared)["test"].images
+    with peak_memory(detector.device) as memory:
+        detector.score_samples(images[: job.section.eval_batch_size])
+        start = time.perf_counter()
+        detector.score_samples(images)
+        seconds = time.perf_counter() - start
+    return {"images": len(images), "seconds": seconds, "img_s": len(images) / seconds, **memory}
+
+
+#: imported once by the server that phase processes fork from (not this module itself: a child
+#: re-runs ``python -m fmnist_ad.bench``'s main module, and runpy warns if it is already loaded)
+PRELOAD = ["sklearn.neighbors", "dvclive.lightning", "fmnist_ad.training", "fmnist_ad.detectors.ae",
+           "fmnist_ad.detectors.vae", "fmnist_ad.detectors.gan"]
+
+
+def isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` in a new process. The processes fork from a server that imported torch and
+    Lightning once, which saves seconds per phase and shares no state with this process."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(fn, *args).result()
+
+
+# --- rows -------------------------------------------------------------------------------------
+def throughput_section(raw: dict[str, Any], name: str, epochs: int) -> TrainingParams:
+    """The detector's params trained for exactly ``epochs`` (patience that long cannot stop it)."""
+    section = getattr(parse_params(raw), name)
+    update = {"epochs": epochs} if name == "gan" else {"max_epochs": epochs, "patience": epochs}
+    return section.model_copy(update=update)
+
+
+def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
+                  args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """The training and the scoring row of one detector, and where its trained model is."""
+    job = Job(name, throughput_section(raw, name, args.epochs), prepared, args.train_images,
+              torch.get_num_threads())
+    model_path = root / "models" / f"{name}.pt"
+    light = isolated(lightning_phase, job, root / "work" / name, model_path)
+    bare = isolated(bare_phase, job, args.epochs)
+    score = isolated(score_phase, job, model_path)
+    kept = steady(light["epochs"])
+    train = {
+        "section": "train", "detector": name,
+        "images_per_epoch": kept[0].images,
+        "lightning_img_s": images_per_second(light["epochs"]),
+        "bare_img_s": images_per_second(bare["epochs"]),
+        "after_batches_s": sum(e.after for e in kept) / len(kept),
+        **{f"lightning_{k}": light[k] for k in ("peak_mb", "added_mb", "cuda_mb")},
+        **{f"bare_{k}": bare[k] for k in ("peak_mb", "added_mb", "cuda_mb")},
+    }
+    train["ratio"] = train["lightning_img_s"] / train["bare_img_s"]
+    return train, {"section": "score", "detector": name, **score}, model_path
+
+
+def direct_log_density(points: torch.Tensor, queries: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """Gaussian KDE log densities from direct squared differences: a reference free of both the
+    matrix-product expansion (GaussianKDE) and the tree bounds (scikit-learn)."""
+    n, d = points.shape
+    norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * bandwidth**2)
+    chunk = max(1, 2**23 // (n * d))  # about 64 MiB of float64 differences at a time
+    return torch.cat([torch.logsumexp(-(q[:, None] - points[None]).pow(2).sum(-1) / (2 * bandwidth**2), dim=1) - norm
+                      for q in queries.split(chunk)])
+
+
+def kde_row(raw: dict[str, Any], prepared: Path, model_path: Path) -> dict[str, Any]:
+    """scikit-learn's ``KernelDensity`` against :class:`GaussianKDE` on the trained AE's codes
+    (its normal training codes as reference, the test images' codes as queries, on the CPU),
+    both also against direct sums, which say who is right where the two differ."""
+    section = parse_params(raw).ae
+    detector = detector_class("ae").load(model_path, section)
+    with torch.inference_mode():
+        x = to_tensor(load_splits(prepared)["test"].images)
+        codes = torch.cat([detector.model.encode(b) for b in x.split(section.eval_batch_size)]).double()
+    kde = detector.kde
+    sklearn_kde = KernelDensity(bandwidth=kde.bandwidth).fit(kde.points.numpy())
+    start = time.perf_counter()
+    theirs = sklearn_kde.score_samples(codes.numpy())
+    sklearn_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = kde.score_samples(codes).numpy()
+    torch_s = time.perf_counter() - start
+    direct = direct_log_density(kde.points, codes, kde.bandwidth).numpy()
+    return {"section": "kde", "reference": len(kde.points), "queries": len(codes), "dim": codes.shape[1],
+            "bandwidth": kde.bandwidth, "sklearn_s": sklearn_s, "torch_s": torch_s,
+            "speedup": sklearn_s / torch_s, "max_abs_diff": float(np.abs(ours - theirs).max()),
+            "torch_direct_diff": float(np.abs(ours - direct).max()),
+            "sklearn_direct_diff": float(np.abs(theirs - direct).max())}
+
+
+# --- dvc repro --------------------------------------------------------------------------------
+def pipeline_stages() -> list[str]:
+    """The stages of dvc.yaml in an order that respects its DAG."""
+    per_model = [f"{stage}@{name}" for name in DETECTORS for stage in ("train", "score", "threshold", "evaluate")]
+    return ["download", "prepare", *per_model, "report"]
+
+
+def run(args: list[str], cwd: Path) -> str:
+    """Run a command as the pipeline would (venv first on PATH: stage commands call `python`)."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}) in {cwd}:\n"
+                           f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def make_project(project: Path, raw: dict[str, Any]) -> Path:
+    """A git + DVC repository holding this repo's pipeline and the given params."""
+    project.mkdir(parents=True)
+    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
+    for folder in ("stages", "src"):
+        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run(["git", "init", "-q"], project)
+    run([sys.executable, "-m", "dvc", "init", "-q"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.email=bench@example.invalid", "-c", "user.name=bench", "commit", "-qm", "bench"], project)
+    return project
+
+
+def pipeline_params(raw: dict[str, Any], epochs: int | None) -> dict[str, Any]:
+    """``raw`` with every detector trained for ``epochs`` (None: as params.yaml says)."""
+    raw = json.loads(json.dumps(raw))
+    if epochs is not None:
+        raw["ae"]["max_epochs"] = raw["vae"]["max_epochs"] = raw["gan"]["epochs"] = epochs
+    return raw
+
+
+def pipeline_rows(raw: dict[str, Any], epochs: int | None, root: Path) -> list[dict[str, Any]]:
+    """Wall time of `dvc repro STAGE` for each stage in DAG order, then of a `dvc repro` with
+    nothing left to do (DVC's own fixed cost)."""
+    project = make_project(root / "project", pipeline_params(raw, epochs))
+    rows = []
+    for stage in [*pipeline_stages(), None]:
+        start = time.perf_counter()
+        out = run([sys.executable, "-m", "dvc", "repro", *([stage] if stage else [])], project)
+        rows.append({"section": "pipeline", "stage": stage or "dvc repro (nothing to do)",
+                     "seconds": time.perf_counter() - start, "ran": "Running stage" in out})
+    stages = rows[:-1]
+    rows.insert(-1, {"section": "pipeline", "stage": "all stages", "seconds": sum(r["seconds"] for r in stages),
+                     "ran": all(r["ran"] for r in stages)})
+    return rows
+
+
+# --- report -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    fmt: str = "{}"
+
+    def cell(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return self.fmt.format(value)
+
+
+MB = "{:,.0f}"
+SECTIONS: list[tuple[str, str, list[Column], str]] = [
+    ("train", "Training throughput (steady-state epochs; Lightning = the pipeline's fit(), bare = plain PyTorch loop)", [
+        Column("detector", "detector"), Column("images_per_epoch", "img/epoch", "{:,}"),
+        Column("lightning_img_s", "lightning img/s", "{:,.0f}"), Column("bare_img_s", "bare img/s", "{:,.0f}"),
+        Column("ratio", "lightning/bare", "{:.2f}"), Column("after_batches_s", "val+ckpt s/epoch", "{:.2f}"),
+        Column("lightning_peak_mb", "L peak MB", MB), Column("lightning_added_mb", "L +MB", MB),
+        Column("bare_peak_mb", "bare peak MB", MB), Column("bare_added_mb", "bare +MB", MB),
+        Column("lightning_cuda_mb", "L cuda MB", MB), Column("bare_cuda_mb", "bare cuda MB", MB),
+    ], "val+ckpt: after the last training batch (validation, checkpoints, logging), not in img/s. "
+       "peak: RSS peak of the phase's process; +MB: its rise during the phase."),
+    ("score", "Scoring throughput (detector.score_samples on the test images, AE incl. KDE)", [
+        Column("detector", "detector"), Column("images", "images", "{:,}"), Column("seconds", "seconds", "{:.2f}"),
+        Column("img_s", "img/s", "{:,.0f}"), Column("peak_mb", "peak MB", MB), Column("added_mb", "+MB", MB),
+        Column("cuda_mb", "cuda MB", MB),
+    ], ""),
+    ("kde", "KDE on the AE's codes (CPU): scikit-learn KernelDensity vs fmnist_ad.kde.GaussianKDE", [
+        Column("reference", "reference codes", "{:,}"), Column("queries", "queries", "{:,}"), Column("dim", "dim"),
+        Column("bandwidth", "bandwidth", "{:.4g}"), Column("sklearn_s", "sklearn s", "{:.3f}"),
+        Column("torch_s", "torch s", "{:.3f}"), Column("speedup", "sklearn/torch", "{:.1f}"),
+        Column("max_abs_diff", "max |torch-sklearn|", "{:.2e}"),
+        Column("torch_direct_diff", "max |torch-direct|", "{:.2e}"),
+        Column("sklearn_direct_diff", "max |sklearn-direct|", "{:.2e}"),
+    ], "max |a-b|: largest difference of log densities over the queries; direct: exact sums over "
+       "all reference codes. sklearn's time excludes building its tree."),
+    ("pipeline", "dvc repro, one stage at a time (wall time incl. DVC's own start-up)", [
+        Column("stage", "stage"), Column("seconds", "seconds", "{:.1f}"), Column("ran", "ran"),
+    ], ""),
+]
+
+
+def table(rows: list[dict[str, Any]], columns: list[Column]) -> str:
+    """Aligned plain-text columns (text left, numbers right); columns empty in every row are dropped."""
+    columns = [c for c in columns if any(r.get(c.key) is not None for r in rows)]
+    cells = [[c.header for c in columns]] + [[c.cell(r.get(c.key)) for c in columns] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = ["  ".join(text.ljust(w) if i == 0 else text.rjust(w) for i, (text, w) in enumerate(zip(line, widths)))
+             for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render(header: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    lines = [f"{key}: {value}" for key, value in header.items()]
+    for section, title, columns, note in SECTIONS:
+        chosen = [r for r in rows if r["section"] == section]
+        if chosen:
+            lines += ["", title, table(chosen, columns)] + ([note] if note else [])
+    return "\n".join(lines)
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.is_file() else []
+    return f"cpu ({models[0] if models else platform.processor() or platform.machine()})"
+
+
+def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, Any]:
+    splits = load_splits(prepared)
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "device": device_name(device),
+        "torch threads": torch.get_num_threads(),
+        "cpu count": os.cpu_count(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "python": platform.python_version(),
+        "data": f"{args.data} ({', '.join(f'{n} {len(s.index):,}' for n, s in splits.items())})",
+        "epochs": f"{args.epochs} per throughput run, the first is warm-up; pipeline: "
+                  + ("params.yaml" if args.full else f"{args.pipeline_epochs} per detector"),
+    }
+
+
+# --- command line -----------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    default_data = "real" if dataset_dir(repo_params()) else "synthetic"
+    ap = argparse.ArgumentParser(prog="python -m fmnist_ad.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", choices=("real", "synthetic"), default=default_data,
+                    help=f"the installed FashionMNIST or a small synthetic mirror (default here: {default_data})")
+    ap.add_argument("--train-images", type=int, metavar="N",
+                    help="subsample each training split to N images for the throughput runs (default: all)")
+    ap.add_argument("--epochs", type=int, default=3, metavar="E",
+                    help="epochs per throughput run; the first is warm-up and not counted (default: 3)")
+    ap.add_argument("--pipeline-epochs", type=int, default=2, metavar="E",
+                    help="ae.max_epochs, vae.max_epochs and gan.epochs for the dvc repro timing (default: 2)")
+    ap.add_argument("--full", action="store_true", help="time dvc repro with params.yaml's epochs")
+    ap.add_argument("--skip-pipeline", action="store_true", help="do not time dvc repro")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ap.add_argument("--json", type=Path, metavar="PATH", help="also write the header and rows as JSON")
+    args = ap.parse_args(argv)
+    if args.epochs < 2:
+        ap.error("--epochs must be at least 2 (the first is warm-up)")
+    if args.train_images is not None and args.train_images < 1:
+        ap.error("--train-images must be positive")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device available")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print its tables; returns what ``--json`` writes."""
+    args = parse_args(argv)
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
+        root = Path(tmp)
+        raw = bench_params(args.data, root, device)
+        prepared = prepare_splits(raw, root)
+        scores, models = [], {}
+        for name in DETECTORS:
+            train, score, models[name] = detector_rows(name, raw, prepared, root, args)
+            rows.append(train)
+            scores.append(score)
+        rows += [*scores, kde_row(raw, prepared, models["ae"])]
+        if not args.skip_pipeline:
+            rows += pipeline_rows(raw, None if args.full else args.pipeline_epochs, root)
+        result = {"header": header(args, device, prepared), "rows": rows}
+    print(render(result["header"], rows))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The benchmark runs end to end on tiny synthetic data. No timing targets: they depend on the machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from fmnist_ad import bench
+
+
+def test_bench_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    result = bench.main(["--data", "synthetic", "--train-images", "64", "--epochs", "2",
+                         "--skip-pipeline", "--json", str(out)])
+    assert json.loads(out.read_text()) == result
+    rows = result["rows"]
+    train = {r["detector"]: r for r in rows if r["section"] == "train"}
+    score = {r["detector"]: r for r in rows if r["section"] == "score"}
+    assert set(train) == set(score) == set(bench.DETECTORS)
+    for row in train.values():
+        assert row["lightning_img_s"] > 0 and row["bare_img_s"] > 0 and row["ratio"] > 0
+        assert row["lightning_peak_mb"] > 0 and row["bare_peak_mb"] > 0
+    assert train["gan"]["images_per_epoch"] == 128  # 64 normals + 64 labeled anomalies
+    for row in score.values():
+        assert row["images"] == 1000 and row["img_s"] > 0 and row["peak_mb"] > 0
+    [kde] = [r for r in rows if r["section"] == "kde"]
+    assert kde["queries"] == 1000 and kde["max_abs_diff"] < 1e-6 and kde["torch_direct_diff"] < 1e-6
+    assert not [r for r in rows if r["section"] == "pipeline"]
+    printed = capsys.readouterr().out
+    assert "lightning/bare" in printed and "sklearn/torch" in printed and "torch threads: 1" in printed
+
+
+def test_pipeline_stages_cover_dvc_yaml() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    expected = {f"{name}@{item}" if "foreach" in spec else name
+                for name, spec in stages.items() for item in spec.get("foreach", [None])}
+    assert sorted(bench.pipeline_stages()) == sorted(expected)
