@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from fmnist_ad.idx import encode_idx, sha256
-from fmnist_ad.params import IDX_FILES
+from fmnist_ad.sandbox import REPO, synthetic_images, write_mirror  # noqa: F401 (re-exported to tests)
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def synthetic_images(classes: np.ndarray, seed: int) -> np.ndarray:
-    """Class c draws a bright horizontal bar at rows 2c+3..2c+5 over low noise: learnable, distinct."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 40, size=(len(classes), 28, 28)).astype(np.uint8)
-    for i, c in enumerate(classes):
-        images[i, 2 * c + 3: 2 * c + 6, 4:24] = rng.integers(180, 256)
-    return images
-
-
-def write_mirror(folder: Path, per_class_train: int = 30, per_class_test: int = 10, seed: int = 0) -> dict[str, str]:
-    """Write the four gzipped IDX files; return their decompressed SHA-256 digests."""
-    folder.mkdir(parents=True, exist_ok=True)
-    train_classes = np.tile(np.arange(10, dtype=np.uint8), per_class_train)
-    test_classes = np.tile(np.arange(10, dtype=np.uint8), per_class_test)
-    arrays = {
-        "train-images-idx3-ubyte": synthetic_images(train_classes, seed),
-        "train-labels-idx1-ubyte": train_classes,
-        "t10k-images-idx3-ubyte": synthetic_images(test_classes, seed + 1),
-        "t10k-labels-idx1-ubyte": test_classes,
-    }
-    digests = {}
-    for name in IDX_FILES:
-        content = encode_idx(arrays[name])
-        (folder / f"{name}.gz").write_bytes(gzip.compress(content))
-        digests[name] = sha256(content)
-    return digests
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,42 +11,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, small_params
+from conftest import small_params
+from fmnist_ad.sandbox import make_project, run
 
 pytestmark = pytest.mark.pipeline
 DETECTORS = ("ae", "vae", "gan")
 
 
-def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", OMP_NUM_THREADS="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
-
-
-def make_project(tmp: Path, params: dict) -> Path:
-    """A git + DVC repository holding this repo's pipeline and the given params."""
-    project = tmp / "project"
-    project.mkdir()
-    for item in ("dvc.yaml", "stages", "src"):
-        src = REPO / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["git", "init", "-q"], project)
-    _run(["git", "config", "user.email", "test@example.invalid"], project)
-    _run(["git", "config", "user.name", "test"], project)
-    _run([sys.executable, "-m", "dvc", "init", "-q"], project)
-    _run(["git", "add", "-A"], project)
-    _run(["git", "commit", "-qm", "init"], project)
-    return project
+def _run(args: list[str], cwd: Path, check: bool = True):
+    return run(args, cwd, check=check, OMP_NUM_THREADS="1")
 
 
 @pytest.fixture(scope="module")
 def project(mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder, digests = mirror
-    project = make_project(tmp_path_factory.mktemp("pipeline"), small_params(folder, digests))
+    project = make_project(tmp_path_factory.mktemp("pipeline") / "project", small_params(folder, digests))
     _run([sys.executable, "-m", "dvc", "repro"], project)
     return project
 

@@ -13,15 +13,12 @@ process's whole life: only then is it the peak of that phase alone.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import multiprocessing
 import os
 import platform
 import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,13 +43,12 @@ from fmnist_ad.detectors.gan.augment import augment
 from fmnist_ad.detectors.gan.loss import anomaly_generator_terms, lsgan_d_loss, normal_generator_terms
 from fmnist_ad.detectors.gan.module import GANModule
 from fmnist_ad.download import fetch, mirror_folders
-from fmnist_ad.idx import encode_idx, sha256
-from fmnist_ad.params import IDX_FILES, TrainingParams, parse_params
+from fmnist_ad.params import TrainingParams, parse_params
 from fmnist_ad.prepare import Split, load_splits, prepare
+from fmnist_ad.sandbox import REPO, make_project, run, write_mirror
 from fmnist_ad.tensors import to_tensor
 from fmnist_ad.training import LossModule, fit
 
-REPO = Path(__file__).resolve().parents[2]
 DETECTORS = ("ae", "vae", "gan")
 #: images per class of the synthetic mirror (train, test) and the protocol that fits its size
 SYNTHETIC_PER_CLASS = (400, 100)
@@ -60,34 +56,6 @@ SYNTHETIC_PROTOCOL = {"val_size": 1000}
 
 
 # --- data -------------------------------------------------------------------------------------
-def synthetic_images(classes: np.ndarray, seed: int) -> np.ndarray:
-    """Class c draws a bright horizontal bar at rows 2c+3..2c+5 over low noise (as the tests do)."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 40, size=(len(classes), 28, 28)).astype(np.uint8)
-    for i, c in enumerate(classes):
-        images[i, 2 * c + 3: 2 * c + 6, 4:24] = rng.integers(180, 256)
-    return images
-
-
-def write_synthetic_mirror(folder: Path, per_class_train: int, per_class_test: int) -> dict[str, str]:
-    """The four gzipped IDX files of a synthetic FashionMNIST; returns their SHA-256 digests."""
-    folder.mkdir(parents=True, exist_ok=True)
-    train_classes = np.tile(np.arange(10, dtype=np.uint8), per_class_train)
-    test_classes = np.tile(np.arange(10, dtype=np.uint8), per_class_test)
-    arrays = {
-        "train-images-idx3-ubyte": synthetic_images(train_classes, 0),
-        "train-labels-idx1-ubyte": train_classes,
-        "t10k-images-idx3-ubyte": synthetic_images(test_classes, 1),
-        "t10k-labels-idx1-ubyte": test_classes,
-    }
-    digests = {}
-    for name in IDX_FILES:
-        content = encode_idx(arrays[name])
-        (folder / f"{name}.gz").write_bytes(gzip.compress(content))
-        digests[name] = sha256(content)
-    return digests
-
-
 def repo_params() -> dict[str, Any]:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -108,7 +76,7 @@ def bench_params(data: str, root: Path, device: str) -> dict[str, Any]:
                              "/usr/share/datasets/fashion-mnist); use --data synthetic")
         raw["data"].update(mirrors=[str(folder)], download=False)
     else:
-        digests = write_synthetic_mirror(root / "mirror", *SYNTHETIC_PER_CLASS)
+        digests = write_mirror(root / "mirror", *SYNTHETIC_PER_CLASS)
         raw["data"].update(mirrors=[str(root / "mirror")], download=False, sha256=digests)
         raw["protocol"].update(SYNTHETIC_PROTOCOL)
     for name in DETECTORS:
@@ -397,13 +365,16 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
 
 
 def direct_log_density(points: torch.Tensor, queries: torch.Tensor, bandwidth: float) -> torch.Tensor:
-    """Gaussian KDE log densities from direct squared differences: a reference free of both the
-    matrix-product expansion (GaussianKDE) and the tree bounds (scikit-learn)."""
+    """Gaussian KDE log densities from direct differences (``cdist`` without its matrix-product
+    shortcut): a reference free of both GaussianKDE's expansion and scikit-learn's tree bounds."""
     n, d = points.shape
     norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * bandwidth**2)
-    chunk = max(1, 2**23 // (n * d))  # about 64 MiB of float64 differences at a time
-    return torch.cat([torch.logsumexp(-(q[:, None] - points[None]).pow(2).sum(-1) / (2 * bandwidth**2), dim=1) - norm
-                      for q in queries.split(chunk)])
+
+    def log_kernel_sum(q: torch.Tensor) -> torch.Tensor:
+        d2 = torch.cdist(q, points, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+        return torch.logsumexp(-d2 / (2 * bandwidth**2), dim=1)
+
+    return torch.cat([log_kernel_sum(q) for q in queries.split(256)]) - norm
 
 
 def kde_row(raw: dict[str, Any], prepared: Path, model_path: Path) -> dict[str, Any]:
@@ -438,31 +409,6 @@ def pipeline_stages() -> list[str]:
     return ["download", "prepare", *per_model, "report"]
 
 
-def run(args: list[str], cwd: Path) -> str:
-    """Run a command as the pipeline would (venv first on PATH: stage commands call `python`)."""
-    env = dict(os.environ, DVC_NO_ANALYTICS="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}) in {cwd}:\n"
-                           f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc.stdout
-
-
-def make_project(project: Path, raw: dict[str, Any]) -> Path:
-    """A git + DVC repository holding this repo's pipeline and the given params."""
-    project.mkdir(parents=True)
-    shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
-    for folder in ("stages", "src"):
-        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    run(["git", "init", "-q"], project)
-    run([sys.executable, "-m", "dvc", "init", "-q"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "-c", "user.email=bench@example.invalid", "-c", "user.name=bench", "commit", "-qm", "bench"], project)
-    return project
-
-
 def pipeline_params(raw: dict[str, Any], epochs: int | None) -> dict[str, Any]:
     """``raw`` with every detector trained for ``epochs`` (None: as params.yaml says)."""
     raw = json.loads(json.dumps(raw))
@@ -478,7 +424,7 @@ def pipeline_rows(raw: dict[str, Any], epochs: int | None, root: Path) -> list[d
     rows = []
     for stage in [*pipeline_stages(), None]:
         start = time.perf_counter()
-        out = run([sys.executable, "-m", "dvc", "repro", *([stage] if stage else [])], project)
+        out = run([sys.executable, "-m", "dvc", "repro", *([stage] if stage else [])], project).stdout
         rows.append({"section": "pipeline", "stage": stage or "dvc repro (nothing to do)",
                      "seconds": time.perf_counter() - start, "ran": "Running stage" in out})
     stages = rows[:-1]
@@ -504,7 +450,8 @@ class Column:
 
 MB = "{:,.0f}"
 SECTIONS: list[tuple[str, str, list[Column], str]] = [
-    ("train", "Training throughput (steady-state epochs; Lightning = the pipeline's fit(), bare = plain PyTorch loop)", [
+    ("train", "Training throughput (steady-state epochs; Lightning = the pipeline's fit(), "
+              "bare = plain PyTorch loop)", [
         Column("detector", "detector"), Column("images_per_epoch", "img/epoch", "{:,}"),
         Column("lightning_img_s", "lightning img/s", "{:,.0f}"), Column("bare_img_s", "bare img/s", "{:,.0f}"),
         Column("ratio", "lightning/bare", "{:.2f}"), Column("after_batches_s", "val+ckpt s/epoch", "{:.2f}"),
@@ -562,6 +509,12 @@ def device_name(device: str) -> str:
     return f"cpu ({models[0] if models else platform.processor() or platform.machine()})"
 
 
+def pipeline_epochs_text(args: argparse.Namespace) -> str:
+    if args.skip_pipeline:
+        return "skipped"
+    return "as params.yaml" if args.full else f"{args.pipeline_epochs} per detector"
+
+
 def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, Any]:
     splits = load_splits(prepared)
     return {
@@ -573,8 +526,8 @@ def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, A
         "lightning": L.__version__,
         "python": platform.python_version(),
         "data": f"{args.data} ({', '.join(f'{n} {len(s.index):,}' for n, s in splits.items())})",
-        "epochs": f"{args.epochs} per throughput run, the first is warm-up; pipeline: "
-                  + ("params.yaml" if args.full else f"{args.pipeline_epochs} per detector"),
+        "epochs": f"{args.epochs} per throughput run, the first is warm-up; dvc repro: "
+                  + pipeline_epochs_text(args),
     }
 
 
