@@ -71,10 +71,14 @@ def test_detector_param_change_reruns_only_that_detector(project: Path) -> None:
 def test_protocol_change_reruns_prepare_not_download(project: Path) -> None:
     out = _run([sys.executable, "-m", "dvc", "status"], project).stdout
     assert "changed" not in out
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
     params["protocol"]["seed"] = 43
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _run([sys.executable, "-m", "dvc", "repro", "--dry"], project).stdout
+    try:
+        out = _run([sys.executable, "-m", "dvc", "repro", "--dry"], project).stdout
+    finally:
+        (project / "params.yaml").write_text(original)
     assert "Running stage 'prepare'" in out and "Running stage 'download'" not in out
 
 
@@ -114,9 +118,26 @@ def test_report_outputs(project: Path) -> None:
 def test_forced_rerun_gives_identical_metrics(project: Path) -> None:
     """The GAN (two discriminators, interleaved sampling) through the CLI; every detector's
     in-process determinism is covered in test_reliability."""
-    before = (project / "metrics" / "gan.json").read_bytes()
-    _run([sys.executable, "-m", "dvc", "repro", "--force", "--downstream", "train@gan"], project)
-    assert (project / "metrics" / "gan.json").read_bytes() == before
+    outputs = [project / "metrics" / "gan.json", project / "data" / "scores" / "gan" / "test.csv"]
+    before = [p.read_bytes() for p in outputs]
+    out = _run([sys.executable, "-m", "dvc", "repro", "--force", "--downstream", "train@gan"], project).stdout
+    assert "Running stage 'prepare'" not in out            # the same splits, only the GAN again
+    assert [p.read_bytes() for p in outputs] == before
+
+
+def _metric_values(project: Path, rev: str | None) -> dict[tuple[str, str], object]:
+    """Every metric key of every metrics file, flattened as DVC does, at ``rev`` or in the workspace."""
+    files = ["metrics/ae.json", "metrics/vae.json", "metrics/gan.json", "metrics/summary.json",
+             *(f"metrics/training/{n}.json" for n in DETECTORS)]
+    values = {}
+    for path in files:
+        text = (_run(["git", "show", f"{rev}:{path}"], project).stdout if rev
+                else (project / path).read_text())
+        for key, value in json.loads(text).items():
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for sub, v in items:
+                values[(path, f"{key}.{sub}" if sub else key)] = v
+    return values
 
 
 def test_metrics_diff_reports_exactly_what_changed(project: Path) -> None:
@@ -129,12 +150,15 @@ def test_metrics_diff_reports_exactly_what_changed(project: Path) -> None:
     try:
         _run([sys.executable, "-m", "dvc", "repro"], project)
         diff = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], project).stdout)
+        old, new = _metric_values(project, "HEAD"), _metric_values(project, None)
     finally:
         (project / "params.yaml").write_text(original)
         _run([sys.executable, "-m", "dvc", "repro"], project)     # back to the committed results
-    changed = {(path, key) for path, keys in diff.items() for key in keys}
-    assert any(path == "metrics/gan.json" for path, _ in changed)
-    for path, key in changed:
+    reported = {(path, key) for path, keys in diff.items() for key in keys}
+    actually_changed = {k for k in new if isinstance(new[k], (int, float)) and new[k] != old.get(k)}
+    assert reported == actually_changed
+    assert ("metrics/training/gan.json", "train_seconds") in reported
+    for path, key in reported:
         assert path in ("metrics/gan.json", "metrics/training/gan.json") or (
             path == "metrics/summary.json" and key.startswith("gan.")), (path, key)
 
