@@ -93,6 +93,19 @@ def test_bad_params_fail_fast_with_key(project: Path) -> None:
     assert "ae.max_epochs" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_exp_run_with_a_typo_or_wrong_type_fails_naming_the_key(project: Path) -> None:
+    def exp_run(*sets: str) -> str:
+        args = [sys.executable, "-m", "dvc", "exp", "run", "--temp", *(f"-S{x}" for x in sets), "train@ae"]
+        proc = _run(args, project, check=False)
+        assert proc.returncode != 0
+        return proc.stdout + proc.stderr
+
+    assert "ae.lrr" in exp_run("ae.lrr=0.1")                  # DVC itself refuses unknown keys
+    # forced in with `+` and a wrong type: our schema names both before any work
+    out = exp_run("+ae.lrr=0.1", "ae.max_epochs=many")
+    assert "ae.lrr: unknown key" in out and "ae.max_epochs: Input should be a valid integer" in out
+
+
 def test_metrics_recomputed_from_score_tables(project: Path) -> None:
     import pandas as pd
     from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
