@@ -7,20 +7,16 @@ from fmnist_ad.detectors.base import Detector
 
 
 def detector_class(name: str) -> type[Detector]:
-    """The detector registered under ``name`` (the `dvc.yaml` foreach item and params section)."""
-    from fmnist_ad.detectors.ae import AEDetector
+    """The detector registered under ``name`` (the `dvc.yaml` foreach item and params section).
 
-    registry: dict[str, type[Detector]] = {"ae": AEDetector}
-    try:
-        from fmnist_ad.detectors.vae import VAEDetector
-        registry["vae"] = VAEDetector
-    except ImportError:
-        pass
-    try:
-        from fmnist_ad.detectors.gan import GANDetector
-        registry["gan"] = GANDetector
-    except ImportError:
-        pass
-    if name not in registry:
-        raise KeyError(f"unknown detector {name!r}; known: {sorted(registry)}")
-    return registry[name]
+    Imported lazily so that a stage pays only for the detector it runs.
+    """
+    if name == "ae":
+        from fmnist_ad.detectors.ae import AEDetector as cls
+    elif name == "vae":
+        from fmnist_ad.detectors.vae import VAEDetector as cls
+    elif name == "gan":
+        from fmnist_ad.detectors.gan import GANDetector as cls
+    else:
+        raise KeyError(f"unknown detector {name!r}; known: ['ae', 'gan', 'vae']")
+    return cls
