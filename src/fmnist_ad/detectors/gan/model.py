@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fmnist_ad.detectors.ae.model import ConvAutoencoder
+
 Arch = Literal["report", "paper"]
 #: side of the square images each architecture is trained and scored on
 INPUT_SIDE: dict[str, int] = {"report": 28, "paper": 32}
@@ -26,28 +28,13 @@ def resize(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
 
 
-class ReportGenerator(nn.Module):
-    """28 -> 14 -> 7 (k3 s2 p1) -> 1x1x128 (k7), mirrored with transposed convs, sigmoid out."""
+class ReportGenerator(ConvAutoencoder):
+    """The report's GAN generator: the report's autoencoder with 32/64/128 channels
+    (28 -> 14 -> 7 -> 1x1x128 and back, sigmoid out); ``encode`` gives the 128-d bottleneck
+    for the latent loss."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(64, 128, 7), nn.ReLU(),
-        )
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(128, 64, 7), nn.ReLU(),
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(32, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),
-        )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The 128-d bottleneck, flattened (for the latent loss)."""
-        return self.encoder(x).flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        super().__init__((32, 64, 128))
 
 
 class ReportDiscriminator(nn.Module):
