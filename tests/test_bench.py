@@ -26,7 +26,7 @@ def test_bench_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFix
         assert row["lightning_peak_mb"] > 0 and row["bare_peak_mb"] > 0
     assert train["gan"]["images_per_epoch"] == 128  # 64 normals + 64 labeled anomalies
     for row in score.values():
-        assert row["images"] == 1000 and row["img_s"] > 0 and row["peak_mb"] > 0
+        assert row["images"] == 1000 and row["img_s"] > 0 and row["peak_mb"] > 0 and row["epoch_s"] > 0
     [kde] = [r for r in rows if r["section"] == "kde"]
     assert kde["queries"] == 1000 and kde["max_abs_diff"] < 1e-6 and kde["torch_direct_diff"] < 1e-6
     assert not [r for r in rows if r["section"] == "pipeline"]

@@ -154,3 +154,14 @@ def test_save_load_roundtrip(trained, tmp_path: Path, images: np.ndarray) -> Non
     for name in detector.score_names:
         np.testing.assert_array_equal(expected[name], got[name])
     np.testing.assert_array_equal(detector.reconstruct(images), loaded.reconstruct(images))
+
+
+def test_plug_in_elbo_is_bce_at_the_mean_plus_kl(images: np.ndarray) -> None:
+    """elbo_samples=0 (the default): the ELBO at z = mu, from the same decoder pass as ``bce``."""
+    detector = VAEDetector(VAEParams(eval_batch_size=32, **SMALL))
+    assert detector.params.elbo_samples == 0
+    scores = detector.score_samples(images[:40])
+    with torch.inference_mode():
+        mu, logvar = detector.model.encode(to_tensor(images[:40]))
+    np.testing.assert_allclose(scores["elbo"], scores["bce"] + kl_divergence(mu, logvar).double().numpy(),
+                               rtol=1e-6)

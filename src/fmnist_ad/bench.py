@@ -6,8 +6,11 @@ size and in-memory tensors, so their ratio is the cost of the Lightning loop; sc
 of the trained detectors; the torch KDE against scikit-learn's; peak memory of training and
 scoring; and the wall time of every `dvc repro` stage in a temporary copy of the project.
 
-Each training and scoring phase runs in a fresh process, because ``ru_maxrss`` is the peak of a
-process's whole life: only then is it the peak of that phase alone.
+Training runs in two fresh processes per detector, Lightning then bare and bare then Lightning:
+throughput varies more between processes than the overhead being measured, so the two loops are
+compared inside each process and the two orders pooled. Peak memory (``ru_maxrss`` is the peak
+of a process's whole life) is taken from the loop that ran first. Scoring gets its own process.
+Phases configure the allocator as the pipeline's stages do (:mod:`fmnist_ad.allocator`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 from sklearn.neighbors import KernelDensity
 
+from fmnist_ad.allocator import keep_freed_memory
 from fmnist_ad.detectors import detector_class
 from fmnist_ad.detectors.base import Detector
 from fmnist_ad.detectors.gan.augment import augment
@@ -121,8 +125,7 @@ def steady(epochs: list[Epoch]) -> list[Epoch]:
 
 
 def images_per_second(epochs: list[Epoch]) -> float:
-    kept = steady(epochs)
-    return sum(e.images for e in kept) / sum(e.seconds for e in kept)
+    return sum(e.images for e in epochs) / sum(e.seconds for e in epochs)
 
 
 def sync(device: torch.device) -> None:
@@ -279,34 +282,55 @@ class Job:
     prepared: Path
     train_images: int | None
     threads: int
+    epochs: int
 
-    def setup(self) -> tuple[Detector, dict[str, Split]]:
+    def setup(self) -> dict[str, Split]:
+        """Configure the process as a pipeline stage does; the training splits."""
+        keep_freed_memory()
         torch.set_num_threads(self.threads)
-        splits = training_subset(load_splits(self.prepared), self.train_images, self.section.seed)
-        return detector_class(self.name)(self.section), splits
+        return training_subset(load_splits(self.prepared), self.train_images, self.section.seed)
+
+    def detector(self) -> Detector:
+        return detector_class(self.name)(self.section)
 
 
-def lightning_phase(job: Job, work: Path, model_path: Path) -> dict[str, Any]:
-    """Train with the pipeline's :func:`fit` (progress bar, checkpoints, DVCLive, early stopping)
-    and save the detector for the scoring phase."""
-    detector, splits = job.setup()
+def lightning_epochs(job: Job, splits: dict[str, Split], work: Path, model_path: Path | None) -> list[Epoch]:
+    """Train with the pipeline's :func:`fit` (progress bar, checkpoints, DVCLive, early stopping);
+    save the detector for the scoring phase when ``model_path`` is given."""
+    detector = job.detector()
     timer = EpochTimer(detector.device)
     with_callback(detector, timer)
-    with peak_memory(detector.device) as memory:
-        fit(detector, splits, work)
-    detector.save(model_path)
-    return {"epochs": timer.epochs, **memory}
+    fit(detector, splits, work)
+    if model_path is not None:
+        detector.save(model_path)
+    return timer.epochs
 
 
-def bare_phase(job: Job, epochs: int) -> dict[str, Any]:
-    detector, splits = job.setup()
-    with peak_memory(detector.device) as memory:
-        timed = bare_epochs(detector, splits, epochs)
-    return {"epochs": timed, **memory}
+def paired_phase(job: Job, lightning_first: bool, work: Path, model_path: Path) -> dict[str, Any]:
+    """Both training loops in one process, one after the other, from the same initial weights.
+
+    Throughput differs by +-15% between processes on a shared CPU (placement, frequency, noisy
+    neighbours), more than the overhead being measured, so the two loops are compared inside one
+    process; :func:`detector_rows` runs the pair in both orders. Peak memory is the first loop's
+    alone (``ru_maxrss`` only grows), so each order reports memory for its first loop.
+    """
+    splits = job.setup()
+    device = job.detector().device
+    runs = {"lightning": lambda: lightning_epochs(job, splits, work, model_path if lightning_first else None),
+            "bare": lambda: bare_epochs(job.detector(), splits, job.epochs)}
+    order = ("lightning", "bare") if lightning_first else ("bare", "lightning")
+    out: dict[str, Any] = {}
+    for i, kind in enumerate(order):
+        with peak_memory(device) as memory:
+            out[kind] = {"epochs": runs[kind]()}
+        if i == 0:
+            out[kind].update(memory)
+    return out
 
 
 def score_phase(job: Job, model_path: Path) -> dict[str, Any]:
     """``score_samples`` on the test images, after one untimed batch (lazy initialisation)."""
+    keep_freed_memory()
     torch.set_num_threads(job.threads)
     detector = detector_class(job.name).load(model_path, job.section)
     images = load_splits(job.prepared)["test"].images
@@ -345,22 +369,25 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
                   args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path]:
     """The training and the scoring row of one detector, and where its trained model is."""
     job = Job(name, throughput_section(raw, name, args.epochs), prepared, args.train_images,
-              torch.get_num_threads())
+              torch.get_num_threads(), args.epochs)
     model_path = root / "models" / f"{name}.pt"
-    light = isolated(lightning_phase, job, root / "work" / name, model_path)
-    bare = isolated(bare_phase, job, args.epochs)
+    first = isolated(paired_phase, job, True, root / "work" / name, model_path)
+    second = isolated(paired_phase, job, False, root / "work" / name, model_path)
     score = isolated(score_phase, job, model_path)
-    kept = steady(light["epochs"])
+    light = steady(first["lightning"]["epochs"]) + steady(second["lightning"]["epochs"])
+    bare = steady(first["bare"]["epochs"]) + steady(second["bare"]["epochs"])
     train = {
         "section": "train", "detector": name,
-        "images_per_epoch": kept[0].images,
-        "lightning_img_s": images_per_second(light["epochs"]),
-        "bare_img_s": images_per_second(bare["epochs"]),
-        "after_batches_s": sum(e.after for e in kept) / len(kept),
-        **{f"lightning_{k}": light[k] for k in ("peak_mb", "added_mb", "cuda_mb")},
-        **{f"bare_{k}": bare[k] for k in ("peak_mb", "added_mb", "cuda_mb")},
+        "images_per_epoch": light[0].images,
+        "lightning_img_s": images_per_second(light),
+        "bare_img_s": images_per_second(bare),
+        "after_batches_s": sum(e.after for e in light) / len(light),
+        **{f"lightning_{k}": first["lightning"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
+        **{f"bare_{k}": second["bare"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
     }
     train["ratio"] = train["lightning_img_s"] / train["bare_img_s"]
+    score["epoch_s"] = train["images_per_epoch"] / train["lightning_img_s"]
+    score["score_per_epoch"] = score["seconds"] / score["epoch_s"]
     return train, {"section": "score", "detector": name, **score}, model_path
 
 
@@ -462,9 +489,11 @@ SECTIONS: list[tuple[str, str, list[Column], str]] = [
        "peak: RSS peak of the phase's process; +MB: its rise during the phase."),
     ("score", "Scoring throughput (detector.score_samples on the test images, AE incl. KDE)", [
         Column("detector", "detector"), Column("images", "images", "{:,}"), Column("seconds", "seconds", "{:.2f}"),
-        Column("img_s", "img/s", "{:,.0f}"), Column("peak_mb", "peak MB", MB), Column("added_mb", "+MB", MB),
-        Column("cuda_mb", "cuda MB", MB),
-    ], ""),
+        Column("img_s", "img/s", "{:,.0f}"), Column("epoch_s", "1 epoch s", "{:.2f}"),
+        Column("score_per_epoch", "score/epoch", "{:.2f}"), Column("peak_mb", "peak MB", MB),
+        Column("added_mb", "+MB", MB), Column("cuda_mb", "cuda MB", MB),
+    ], "1 epoch: the training batches of one Lightning epoch (img/epoch / lightning img/s above); "
+       "score/epoch < 1 means scoring the test images is faster than training one epoch."),
     ("kde", "KDE on the AE's codes (CPU): scikit-learn KernelDensity vs fmnist_ad.kde.GaussianKDE", [
         Column("reference", "reference codes", "{:,}"), Column("queries", "queries", "{:,}"), Column("dim", "dim"),
         Column("bandwidth", "bandwidth", "{:.4g}"), Column("sklearn_s", "sklearn s", "{:.3f}"),

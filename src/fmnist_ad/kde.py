@@ -3,6 +3,11 @@
 Equivalent to scikit-learn's ``KernelDensity(kernel="gaussian")`` with an isotropic
 bandwidth (a test checks it) but evaluated as one matrix product + log-sum-exp per batch,
 which is what makes scoring 10,000 images against 50,000 training codes take seconds.
+
+-|q - r|^2 / 2h^2 = (q.r - |r|^2/2) / h^2 - |q|^2 / 2h^2: the per-reference part is one fused
+``addmm`` and the per-query part is added after the log-sum-exp, so each batch makes a single
+(batch x n) matrix and two passes over it. Float64 throughout: float32 was no faster on CPU and
+1e-4 off. Batches of 256 queries keep that matrix in cache (measured ~2x faster than 2048).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def rule_of_thumb(x: torch.Tensor, rule: str) -> float:
 class GaussianKDE:
     """Fit on reference points; ``score_samples`` returns log densities (higher = more typical)."""
 
-    def __init__(self, bandwidth: str | float = "scott", batch_size: int = 2048) -> None:
+    def __init__(self, bandwidth: str | float = "scott", batch_size: int = 256) -> None:
         self.bandwidth_param = bandwidth
         self.batch_size = batch_size
         self.bandwidth: float | None = None
@@ -51,13 +56,15 @@ class GaussianKDE:
         """log p(query) for each row, in batches of ``batch_size`` queries."""
         if self.points is None or self.bandwidth is None:
             raise RuntimeError("GaussianKDE.score_samples called before fit")
-        ref = self.points.to(queries.device)
+        # centring changes no distance and keeps the expanded terms small (less cancellation)
+        centre = self.points.mean(dim=0)
+        ref = (self.points - centre).to(queries.device)
         n, d = ref.shape
         h2 = self.bandwidth ** 2
-        ref_sq = (ref * ref).sum(dim=1)
+        ref_term = -(ref * ref).sum(dim=1) / (2 * h2)
         norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h2)
         out = []
-        for chunk in queries.detach().to(ref).split(self.batch_size):
-            d2 = (chunk * chunk).sum(dim=1, keepdim=True) + ref_sq - 2.0 * chunk @ ref.T
-            out.append(torch.logsumexp(-d2.clamp_min_(0) / (2 * h2), dim=1) - norm)
+        for chunk in (queries.detach().to(ref) - centre.to(queries.device)).split(self.batch_size):
+            log_kernels = torch.addmm(ref_term, chunk, ref.T, alpha=1 / h2)
+            out.append(torch.logsumexp(log_kernels, dim=1) - (chunk * chunk).sum(dim=1) / (2 * h2) - norm)
         return torch.cat(out) if out else queries.new_zeros(0, dtype=torch.float64)

@@ -25,6 +25,7 @@ IDX_FILES = (
 )
 
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 ClassId = Annotated[int, Field(ge=0, lt=NUM_CLASSES)]
@@ -101,6 +102,7 @@ class TrainingParams(_Section):
     eval_batch_size: PositiveInt = 256
     accelerator: str = "auto"
     devices: PositiveInt | Literal["auto"] = 1
+    num_nodes: PositiveInt = 1              # machines, each running `devices` processes (DDP)
     strategy: str = "auto"
     main_score: str
     threshold: ThresholdParams = ThresholdParams()
@@ -133,7 +135,7 @@ class VAEParams(TrainingParams):
     latent_dim: PositiveInt = 16
     hidden: PositiveInt = 256              # decoder's linear layer width before reshaping
     beta: Annotated[float, Field(ge=0)] = 1.0
-    elbo_samples: PositiveInt = 10
+    elbo_samples: NonNegativeInt = 0        # 0: the ELBO at z = mu (deterministic, no extra pass)
     max_epochs: PositiveInt = 100
     patience: PositiveInt = 3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fmnist_ad.allocator import keep_freed_memory
 from fmnist_ad.atomic import atomic_dir, write_json
 from fmnist_ad.detectors import detector_class
 from fmnist_ad.download import fetch
@@ -130,6 +131,7 @@ def main(fn: Callable[[], None]) -> None:
     """Run a stage; known bad input ends with a one-paragraph message and exit code 2."""
     from fmnist_ad.errors import USER_ERRORS
 
+    keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         fn()

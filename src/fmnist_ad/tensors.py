@@ -70,6 +70,36 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+def shard_order(order: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, int, int]:
+    """``order`` padded for this DDP rank, with (rank, world); ``batch[rank::world]`` of each
+    ``batch_size`` split is then this rank's equal share of the global batch.
+
+    The first ``-len(order) % world`` indices are repeated so every rank gets as many images;
+    outside torch.distributed this returns ``order`` unchanged and (0, 1).
+    """
+    rank, world = rank_and_world()
+    if world == 1:
+        return order, rank, world
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} is not divisible by the {world} DDP processes; "
+                         "choose a multiple so every rank gets equal shares")
+    pad = torch.arange(-len(order) % world) % max(len(order), 1)
+    return torch.cat([order, order[pad]]), rank, world
+
+
+def sharded_randn_like(x: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise for this rank's share of a sharded training batch: the rows that a
+    single process would draw for the same images, so DDP repeats a one-process run's noise.
+
+    Every rank draws the global batch's noise from the same seed (see ``StepSeed``) and keeps
+    rows ``rank::world``, matching the images :func:`shard_order` gave it.
+    """
+    rank, world = rank_and_world()
+    if world == 1:
+        return torch.randn_like(x)
+    return torch.randn((len(x) * world, *x.shape[1:]), dtype=x.dtype, device=x.device)[rank::world]
+
+
 class EpochBatchSampler(Sampler[list[int]]):
     """Index lists, one per batch, in an order that depends only on ``seed`` and the epoch.
 
@@ -92,13 +122,9 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         order = (torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
                  if self.shuffle else torch.arange(self.n))
-        rank, world = rank_and_world() if self.shard else (0, 1)
-        if world > 1:
-            if self.batch_size % world:
-                raise ValueError(f"batch_size {self.batch_size} is not divisible by the {world} "
-                                 "DDP processes; choose a multiple so every rank gets equal shares")
-            pad = -self.n % world          # repeat a few images so every shard is equally long
-            order = torch.cat([order, order[:pad]])
+        rank, world = 0, 1
+        if self.shard:
+            order, rank, world = shard_order(order, self.batch_size)
         for batch in order.split(self.batch_size):
             yield batch[rank::world].tolist()
 

@@ -13,6 +13,7 @@ import lightning.pytorch as L
 import torch
 from dvclive.lightning import DVCLiveLogger
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.strategies import StrategyRegistry
 
 from fmnist_ad.detectors.base import Detector
 from fmnist_ad.prepare import ProtocolError, Split
@@ -120,7 +121,12 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
         max_epochs=detector.max_epochs,
         accelerator=params.accelerator,
         devices=params.devices,
-        strategy=params.strategy,
+        num_nodes=params.num_nodes,
+        strategy=strategy(detector),
+        # under DDP, batch-norm statistics over the global batch as one process computes them
+        # (only parallel strategies use it; torch's SyncBatchNorm runs on GPUs only, so on CPU
+        # each rank normalises its own share)
+        sync_batchnorm=params.accelerator != "cpu" and torch.cuda.is_available(),
         logger=logger,
         callbacks=callbacks,
         deterministic=True,
@@ -160,6 +166,15 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
         "train_images": len(train_loader.dataset),
         "is_global_zero": trainer.is_global_zero,
     }
+
+
+def strategy(detector: Detector) -> str:
+    """The Lightning strategy named in params; for detectors that call backward on part of the
+    model (the GAN's separate D and G steps), its ``find_unused_parameters`` variant, without
+    which DDP waits for gradients that never come."""
+    name = detector.params.strategy
+    variant = f"{name}_find_unused_parameters_true"
+    return variant if detector.partial_backward and variant in StrategyRegistry else name
 
 
 def _is_global_zero_env() -> bool:

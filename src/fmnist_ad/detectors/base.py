@@ -36,6 +36,9 @@ class Detector(ABC):
     monitor_mode: ClassVar[str] = "min"
     #: raw per-image score names, in table column order
     score_names: ClassVar[tuple[str, ...]]
+    #: whether a training step runs backward through part of the model only (DDP must then
+    #: look for unused parameters)
+    partial_backward: ClassVar[bool] = False
 
     def __init__(self, params: TrainingParams) -> None:
         self.params = params

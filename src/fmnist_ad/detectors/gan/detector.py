@@ -30,6 +30,7 @@ class GANDetector(Detector):
     monitor = "val/auroc"
     monitor_mode = "max"
     score_names = ("l1", "mse")
+    partial_backward = True
     params: GANParams
     model: GANModel
 
@@ -40,9 +41,6 @@ class GANDetector(Detector):
         return GANModule(self.model, self.params)
 
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:
-        if self.params.devices != 1:
-            raise ProtocolError("the GAN trains on one device (its alternating D/G updates are not "
-                                "DDP-safe yet); set gan.devices=1")
         if len(splits["labeled"].images) == 0:
             raise ProtocolError("the GAN needs labeled anomalies: set protocol.labeled_anomalies > 0")
         val = splits["val"]

@@ -16,12 +16,16 @@ from fmnist_ad.detectors.gan.loss import (anomaly_generator_terms, lsgan_d_loss,
                                           normal_generator_terms, per_image_l1)
 from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.params import GANParams
-from fmnist_ad.tensors import InMemoryDataset, passthrough
+from fmnist_ad.tensors import InMemoryDataset, passthrough, shard_order
 
 
 class GroupBatchSampler(Sampler[list[int]]):
     """Index lists over ``[normals; anomalies]``, each batch from one group, batches of both
     groups shuffled together; the order depends only on ``seed`` and the epoch.
+
+    Under DDP every rank draws the same global batches and takes its share of each (as
+    :class:`~fmnist_ad.tensors.EpochBatchSampler` does), so all ranks train the same
+    discriminator at each step and together see a single-process run's batches.
 
     It is the DataLoader's *sampler* (with ``batch_size=None``) rather than its batch sampler
     because Lightning calls ``set_epoch`` on ``dataloader.sampler`` at every epoch.
@@ -40,11 +44,11 @@ class GroupBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        normal = torch.randperm(self.n_normal, generator=g)
-        anomaly = torch.randperm(self.n_anomaly, generator=g) + self.n_normal
+        normal, rank, world = shard_order(torch.randperm(self.n_normal, generator=g), self.batch_size)
+        anomaly, _, _ = shard_order(torch.randperm(self.n_anomaly, generator=g) + self.n_normal, self.batch_size)
         batches = [*normal.split(self.batch_size), *anomaly.split(self.batch_size)]
         for i in torch.randperm(len(batches), generator=g).tolist():
-            yield batches[i].tolist()
+            yield batches[i][rank::world].tolist()
 
 
 def interleaved_loader(normals: torch.Tensor, anomalies: torch.Tensor, batch_size: int,
@@ -94,7 +98,7 @@ class GANModule(L.LightningModule):
 
         logged = {d_name: d_loss.detach(), **{k: v.detach() for k, v in terms.items()}}
         for name, value in logged.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(x))
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(x), sync_dist=True)
         return logged
 
     def on_train_epoch_start(self) -> None:
@@ -121,7 +125,7 @@ class GANModule(L.LightningModule):
         scores = torch.cat(self._val_scores).double().numpy()
         labels = torch.cat(self._val_labels).numpy()
         auroc = roc_auc_score(labels, scores) if len(np.unique(labels)) == 2 else 0.5
-        self.log("val/auroc", float(auroc), prog_bar=True)
+        self.log("val/auroc", float(auroc), prog_bar=True, sync_dist=True)  # same on every rank
 
     def configure_optimizers(self):
         p = self.params

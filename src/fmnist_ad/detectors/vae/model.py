@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fmnist_ad.tensors import sharded_randn_like
+
 
 class ConvVAE(nn.Module):
     """Two conv + ReLU layers (k4 s2 p1: 28 -> 14 -> 7) feed linear heads for mu and logvar;
@@ -38,26 +40,16 @@ class ConvVAE(nn.Module):
         h = self.encoder(x)
         return self.mu(h), self.logvar(h)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps, differentiable in mu and logvar.
-
-        ``generator`` makes eps reproducible; it is drawn on the generator's device and moved to
-        ``mu``'s, so one CPU generator serves any accelerator.
-        """
-        if generator is None:
-            eps = torch.randn_like(mu)
-        else:
-            eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,
-                              device=generator.device).to(mu.device)
-        return mu + torch.exp(0.5 * logvar) * eps
-
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities (N, 1, 28, 28)."""
         return self.decoder(self.project(z).view(-1, *self.feature_shape))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One stochastic pass: (reconstruction, mu, logvar)."""
+        """One stochastic pass: (reconstruction, mu, logvar).
+
+        In training mode ``x`` is a (possibly DDP-sharded) training batch, and the noise is this
+        rank's share of the global batch's, so several processes repeat a one-process run.
+        """
         mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+        eps = sharded_randn_like(mu) if self.training else torch.randn_like(mu)
+        return self.decode(mu + torch.exp(0.5 * logvar) * eps), mu, logvar
