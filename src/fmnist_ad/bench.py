@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -125,7 +126,9 @@ def steady(epochs: list[Epoch]) -> list[Epoch]:
 
 
 def images_per_second(epochs: list[Epoch]) -> float:
-    return sum(e.images for e in epochs) / sum(e.seconds for e in epochs)
+    """Median of the epochs' rates: a shared CPU slows single epochs by up to a third at times,
+    which a mean would pass on to whichever loop happened to run then."""
+    return statistics.median(e.images / e.seconds for e in epochs)
 
 
 def sync(device: torch.device) -> None:
@@ -328,18 +331,24 @@ def paired_phase(job: Job, lightning_first: bool, work: Path, model_path: Path) 
     return out
 
 
-def score_phase(job: Job, model_path: Path) -> dict[str, Any]:
-    """``score_samples`` on the test images, after one untimed batch (lazy initialisation)."""
+def score_phase(job: Job, model_path: Path, repeats: int = 3) -> dict[str, Any]:
+    """``score_samples`` on the test images, after one untimed batch (lazy initialisation);
+    the median of ``repeats`` timings, for the same reason as :func:`images_per_second`."""
     keep_freed_memory()
     torch.set_num_threads(job.threads)
     detector = detector_class(job.name).load(model_path, job.section)
     images = load_splits(job.prepared)["test"].images
+    times = []
     with peak_memory(detector.device) as memory:
         detector.score_samples(images[: job.section.eval_batch_size])
-        start = time.perf_counter()
-        detector.score_samples(images)
-        seconds = time.perf_counter() - start
-    return {"images": len(images), "seconds": seconds, "img_s": len(images) / seconds, **memory}
+        for _ in range(repeats):
+            start = time.perf_counter()
+            detector.score_samples(images)
+            sync(detector.device)
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {"images": len(images), "seconds": seconds, "img_s": len(images) / seconds,
+            "seconds_each": times, **memory}
 
 
 #: imported once by the server that phase processes fork from (not this module itself: a child
@@ -386,6 +395,10 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
         **{f"bare_{k}": second["bare"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
     }
     train["ratio"] = train["lightning_img_s"] / train["bare_img_s"]
+    # every epoch's rate, per process, so the spread behind the medians stays visible
+    train["epochs_img_s"] = {f"{kind}_{order}": [round(e.images / e.seconds) for e in run[kind]["epochs"]]
+                             for order, run in (("first_process", first), ("second_process", second))
+                             for kind in ("lightning", "bare")}
     score["epoch_s"] = train["images_per_epoch"] / train["lightning_img_s"]
     score["score_per_epoch"] = score["seconds"] / score["epoch_s"]
     return train, {"section": "score", "detector": name, **score}, model_path
@@ -477,7 +490,7 @@ class Column:
 
 MB = "{:,.0f}"
 SECTIONS: list[tuple[str, str, list[Column], str]] = [
-    ("train", "Training throughput (steady-state epochs; Lightning = the pipeline's fit(), "
+    ("train", "Training throughput (median of steady-state epochs; Lightning = the pipeline's fit(), "
               "bare = plain PyTorch loop)", [
         Column("detector", "detector"), Column("images_per_epoch", "img/epoch", "{:,}"),
         Column("lightning_img_s", "lightning img/s", "{:,.0f}"), Column("bare_img_s", "bare img/s", "{:,.0f}"),
