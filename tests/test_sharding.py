@@ -1,5 +1,6 @@
-"""DDP sharding without processes: with the rank faked, W ranks' shares of the batches, noise and
-augmentation draws put back together equal what a single process gets."""
+"""DDP without processes: with the rank faked, W ranks' shares of the batches, noise and
+augmentation draws put back together equal what a single process gets; and only global rank
+zero clears the shared work dir."""
 
 from __future__ import annotations
 
@@ -88,3 +89,23 @@ def test_allocator_thresholds_are_accepted_by_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc only")
     assert keep_freed_memory()
+
+
+@pytest.mark.parametrize("env, zero", [
+    ({}, True),
+    ({"RANK": "0", "LOCAL_RANK": "0"}, True),
+    ({"RANK": "2", "LOCAL_RANK": "0"}, False),          # torchrun, second node
+    ({"SLURM_PROCID": "3", "SLURM_LOCALID": "0"}, False),  # srun, second node
+    ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, False),      # Lightning's launcher, second process
+    ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),
+])
+def test_only_global_rank_zero_clears_the_work_dir(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                                                   zero: bool) -> None:
+    """On several nodes sharing a filesystem, local rank 0 of another node must not delete it."""
+    from fmnist_ad.training import _is_global_zero_env
+
+    for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    assert _is_global_zero_env() is zero

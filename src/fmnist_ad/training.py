@@ -178,5 +178,10 @@ def strategy(detector: Detector) -> str:
 
 
 def _is_global_zero_env() -> bool:
-    """Before the trainer exists: only the launching process (rank 0) may clear the work dir."""
+    """Before the trainer exists: whether this process has global rank 0, the one that may
+    clear the work dir. torchrun sets ``RANK``, srun ``SLURM_PROCID``, Lightning's own launcher
+    ``LOCAL_RANK`` and ``NODE_RANK`` in the processes it starts; the launching process has none."""
+    for variable in ("RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return os.environ[variable] == "0"
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
