@@ -17,7 +17,6 @@ WORLD = 2
 
 def _as_rank(monkeypatch: pytest.MonkeyPatch, rank: int) -> None:
     monkeypatch.setattr("fmnist_ad.tensors.rank_and_world", lambda: (rank, WORLD))
-    monkeypatch.setattr(augment_module, "rank_and_world", lambda: (rank, WORLD))
 
 
 def _per_rank(monkeypatch: pytest.MonkeyPatch, make) -> list:

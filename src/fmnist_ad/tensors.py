@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -87,17 +87,18 @@ def shard_order(order: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, int
     return torch.cat([order, order[pad]]), rank, world
 
 
-def sharded_randn_like(x: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise for this rank's share of a sharded training batch: the rows that a
-    single process would draw for the same images, so DDP repeats a one-process run's noise.
-
-    Every rank draws the global batch's noise from the same seed (see ``StepSeed``) and keeps
-    rows ``rank::world``, matching the images :func:`shard_order` gave it.
-    """
+def rank_share(draw: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:
+    """This rank's rows of the random draws for a sharded training batch of ``n`` images per rank:
+    ``draw(m)`` makes m rows; every rank draws for the global batch from the same seed (see
+    ``StepSeed``) and keeps rows ``rank::world``, the images :func:`shard_order` gave it, so DDP
+    repeats a one-process run's draws."""
     rank, world = rank_and_world()
-    if world == 1:
-        return torch.randn_like(x)
-    return torch.randn((len(x) * world, *x.shape[1:]), dtype=x.dtype, device=x.device)[rank::world]
+    return draw(n * world)[rank::world] if world > 1 else draw(n)
+
+
+def sharded_randn_like(x: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise like ``x``, which holds this rank's share of a training batch."""
+    return rank_share(lambda m: torch.randn((m, *x.shape[1:]), dtype=x.dtype, device=x.device), len(x))
 
 
 class EpochBatchSampler(Sampler[list[int]]):

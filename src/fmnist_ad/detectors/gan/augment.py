@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fmnist_ad.tensors import rank_and_world
+from fmnist_ad.tensors import rank_share
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, max_crop: int = 2) -> torch.Tensor:
@@ -17,10 +17,9 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_crop: int = 2) -> t
     keeps its rows, so W ranks augment their images exactly as one process would.
     """
     n, side = len(x), x.shape[-1]
-    rank, world = rank_and_world()
 
     def draw(high: int) -> torch.Tensor:
-        return torch.randint(0, high, (n * world,), generator=generator)[rank::world].to(x.device)
+        return rank_share(lambda m: torch.randint(0, high, (m,), generator=generator), n).to(x.device)
 
     hflip, vflip = draw(2).bool(), draw(2).bool()
     x = torch.where(hflip[:, None, None, None], x.flip(-1), x)
@@ -28,7 +27,7 @@ def augment(x: torch.Tensor, generator: torch.Generator, max_crop: int = 2) -> t
 
     # crop a window of side (S - c) at a random offset, resized back to S with one affine grid
     crop = draw(max_crop + 1).float()
-    offset = torch.rand((n * world, 2), generator=generator)[rank::world].to(x.device) * (crop[:, None] + 1)
+    offset = rank_share(lambda m: torch.rand((m, 2), generator=generator), n).to(x.device) * (crop[:, None] + 1)
     offset = offset.floor().minimum(crop[:, None])
     scale = (side - crop) / side
     centre = 2 * (offset + (side - crop[:, None]) / 2) / side - 1
