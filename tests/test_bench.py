@@ -39,3 +39,28 @@ def test_pipeline_stages_cover_dvc_yaml() -> None:
     expected = {f"{name}@{item}" if "foreach" in spec else name
                 for name, spec in stages.items() for item in spec.get("foreach", [None])}
     assert sorted(bench.pipeline_stages()) == sorted(expected)
+
+
+def test_bench_times_dvc_repro_and_keeps_its_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # the test suite's small mirror and protocol (conftest.small_params) keep the 13 stages quick
+    monkeypatch.setattr(bench, "SYNTHETIC_PER_CLASS", (30, 10))
+    monkeypatch.setattr(bench, "SYNTHETIC_PROTOCOL", {"val_size": 60, "labeled_anomalies": 45, "kmeans_clusters": 3})
+    kept = tmp_path / "kept"
+    result = bench.main(["--data", "synthetic", "--skip-throughput", "--pipeline-epochs", "1",
+                         "--keep-metrics", str(kept)])
+    rows = result["rows"]
+    assert {r["section"] for r in rows} == {"pipeline"}
+    timed = {r["stage"]: r for r in rows}
+    assert all(timed[stage]["ran"] and timed[stage]["seconds"] > 0 for stage in bench.pipeline_stages())
+    assert timed["all stages"]["ran"] and not timed["dvc repro (nothing to do)"]["ran"]
+    for name in bench.DETECTORS:
+        assert 0.0 <= json.loads((kept / f"{name}.json").read_text())["auroc"] <= 1.0
+    assert "stages:" in (kept / "dvc.lock").read_text()
+    assert "dvc repro, one stage at a time" in capsys.readouterr().out
+
+
+def test_bench_refuses_contradictory_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--skip-pipeline", "--skip-throughput"])
+    assert "--skip-pipeline leaves nothing to run" in capsys.readouterr().err

@@ -170,7 +170,7 @@ def test_metrics_diff_reports_exactly_what_changed(project: Path) -> None:
     reported = {(path, key) for path, keys in diff.items() for key in keys}
     actually_changed = {k for k in new if isinstance(new[k], (int, float)) and new[k] != old.get(k)}
     assert reported == actually_changed
-    assert ("metrics/training/gan.json", "train_seconds") in reported
+    assert reported, "a new GAN learning rate changed no metric"  # (train_seconds can repeat to 0.01 s)
     for path, key in reported:
         assert path in ("metrics/gan.json", "metrics/training/gan.json") or (
             path == "metrics/summary.json" and key.startswith("gan.")), (path, key)
@@ -180,7 +180,9 @@ def test_killed_training_leaves_nothing_valid_and_repro_recovers(project: Path) 
     import signal
     import time
 
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", OMP_NUM_THREADS="1")
+    # as sandbox.run does: stage commands call `python`, which must be this interpreter
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", OMP_NUM_THREADS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     original = (project / "params.yaml").read_text()
     model = project / "data" / "models" / "ae" / "model.pt"
     previous = model.read_bytes()
@@ -190,8 +192,10 @@ def test_killed_training_leaves_nothing_valid_and_repro_recovers(project: Path) 
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train@ae"], cwd=project, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while not (project / "data" / "work" / "ae" / "checkpoints").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    while not (project / "data" / "work" / "ae" / "checkpoints").exists():
+        assert proc.poll() is None, "train@ae ended before writing a checkpoint"
+        assert time.time() < deadline, "train@ae wrote no checkpoint in 120 s"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     # the published model is the previous complete one (or gone), never a partial new one

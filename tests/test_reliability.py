@@ -56,6 +56,33 @@ def test_nan_loss_stops_training_and_writes_nothing(workspace: Path, tmp_path: P
     assert not (tmp_path / "curves").exists()
 
 
+@pytest.mark.parametrize("defer", [False, True])
+def test_finite_loss_guard_names_the_first_bad_batch(defer: bool) -> None:
+    """Checked at once (CPU losses) or once per epoch at its last batch (GPU losses, forced here):
+    either way the error names the batch whose loss first went non-finite, before validation."""
+    import lightning.pytorch as L
+
+    from fmnist_ad.tensors import batch_loader
+    from fmnist_ad.training import FiniteLossGuard, LossModule
+
+    seen: list[int] = []
+
+    def loss_fn(model, x):
+        seen.append(len(seen))
+        loss = model(x).mean()
+        return {"loss": loss * float("nan") if len(seen) in (2, 3) else loss}
+
+    module = LossModule(torch.nn.Linear(4, 1), loss_fn, lr=1e-3, weight_decay=0.0)
+    module.validation_step = lambda *args: pytest.fail("validation ran after a non-finite loss")
+    loader = batch_loader(torch.rand(16, 4), batch_size=4, shuffle=True)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[FiniteLossGuard(defer=defer)])
+    with pytest.raises(NonFiniteLossError, match=r"'loss' became nan at epoch 0, batch 1;"):
+        trainer.fit(module, loader, loader)
+    assert len(seen) == (4 if defer else 2)
+
+
 @pytest.mark.parametrize("model", ["ae", "vae"])
 def test_resume_gives_the_uninterrupted_result(workspace: Path, tmp_path: Path, model: str) -> None:
     splits = load_splits(workspace / "prepared")

@@ -9,7 +9,7 @@ import torch
 
 from fmnist_ad.allocator import keep_freed_memory
 from fmnist_ad.detectors.gan import augment as augment_module
-from fmnist_ad.detectors.gan.module import GroupBatchSampler
+from fmnist_ad.detectors.gan.data import GroupBatchSampler
 from fmnist_ad.tensors import EpochBatchSampler, sharded_randn_like
 
 WORLD = 2

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -456,9 +457,11 @@ def pipeline_params(raw: dict[str, Any], epochs: int | None) -> dict[str, Any]:
     return raw
 
 
-def pipeline_rows(raw: dict[str, Any], epochs: int | None, root: Path) -> list[dict[str, Any]]:
+def pipeline_rows(raw: dict[str, Any], epochs: int | None, root: Path,
+                  keep_metrics: Path | None = None) -> list[dict[str, Any]]:
     """Wall time of `dvc repro STAGE` for each stage in DAG order, then of a `dvc repro` with
-    nothing left to do (DVC's own fixed cost)."""
+    nothing left to do (DVC's own fixed cost). ``keep_metrics``: where to copy the timed run's
+    ``metrics/`` folder and ``dvc.lock`` (the sandbox project is deleted afterwards)."""
     project = make_project(root / "project", pipeline_params(raw, epochs))
     rows = []
     for stage in [*pipeline_stages(), None]:
@@ -466,6 +469,9 @@ def pipeline_rows(raw: dict[str, Any], epochs: int | None, root: Path) -> list[d
         out = run([sys.executable, "-m", "dvc", "repro", *([stage] if stage else [])], project).stdout
         rows.append({"section": "pipeline", "stage": stage or "dvc repro (nothing to do)",
                      "seconds": time.perf_counter() - start, "ran": "Running stage" in out})
+    if keep_metrics is not None:
+        shutil.copytree(project / "metrics", keep_metrics, dirs_exist_ok=True)
+        shutil.copy(project / "dvc.lock", keep_metrics / "dvc.lock")
     stages = rows[:-1]
     rows.insert(-1, {"section": "pipeline", "stage": "all stages", "seconds": sum(r["seconds"] for r in stages),
                      "ran": all(r["ran"] for r in stages)})
@@ -587,9 +593,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="ae.max_epochs, vae.max_epochs and gan.epochs for the dvc repro timing (default: 2)")
     ap.add_argument("--full", action="store_true", help="time dvc repro with params.yaml's epochs")
     ap.add_argument("--skip-pipeline", action="store_true", help="do not time dvc repro")
+    ap.add_argument("--skip-throughput", action="store_true",
+                    help="only time dvc repro (no training, scoring or KDE rows)")
+    ap.add_argument("--keep-metrics", type=Path, metavar="DIR",
+                    help="copy the timed dvc repro's metrics/ and dvc.lock to DIR")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the header and rows as JSON")
     args = ap.parse_args(argv)
+    if args.skip_pipeline and (args.skip_throughput or args.keep_metrics):
+        ap.error("--skip-pipeline leaves nothing to run with --skip-throughput or to keep with --keep-metrics")
     if args.epochs < 2:
         ap.error("--epochs must be at least 2 (the first is warm-up)")
     if args.train_images is not None and args.train_images < 1:
@@ -608,14 +620,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         root = Path(tmp)
         raw = bench_params(args.data, root, device)
         prepared = prepare_splits(raw, root)
-        scores, models = [], {}
-        for name in DETECTORS:
-            train, score, models[name] = detector_rows(name, raw, prepared, root, args)
-            rows.append(train)
-            scores.append(score)
-        rows += [*scores, kde_row(raw, prepared, models["ae"])]
+        if not args.skip_throughput:
+            scores, models = [], {}
+            for name in DETECTORS:
+                train, score, models[name] = detector_rows(name, raw, prepared, root, args)
+                rows.append(train)
+                scores.append(score)
+            rows += [*scores, kde_row(raw, prepared, models["ae"])]
         if not args.skip_pipeline:
-            rows += pipeline_rows(raw, None if args.full else args.pipeline_epochs, root)
+            rows += pipeline_rows(raw, None if args.full else args.pipeline_epochs, root, args.keep_metrics)
         result = {"header": header(args, device, prepared), "rows": rows}
     print(render(result["header"], rows))
     if args.json:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_ad.atomic import atomic_dir
+from fmnist_ad.errors import UserError
 from fmnist_ad.idx import IdxError, decompress, parse_idx, sha256
 from fmnist_ad.params import IDX_FILES, DataParams
 
 log = logging.getLogger(__name__)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """No source supplied a verified copy of the dataset."""
 
 

@@ -1,15 +1,15 @@
 """The errors that mean "bad input, here is the fix" (as opposed to bugs): stages print them
-as one message and exit 2 instead of a traceback."""
+as one message and exit 2 instead of a traceback.
 
-from fmnist_ad.detectors.base import CheckpointError
-from fmnist_ad.download import DownloadError
-from fmnist_ad.idx import IdxError
-from fmnist_ad.params import ParamsError
-from fmnist_ad.prepare import ProtocolError
-from fmnist_ad.tensors import ImageInputError
-from fmnist_ad.training import NonFiniteLossError
+Every such error derives from :class:`UserError`, which lives in this import-free module so
+that a stage can catch them all without importing the modules that raise them elsewhere
+(torch and Lightning take seconds to import, and most stages need neither).
+"""
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    CheckpointError, DownloadError, FileNotFoundError, IdxError, ImageInputError, ParamsError,
-    NonFiniteLossError, ProtocolError,
-)
+
+class UserError(Exception):
+    """Bad input (a param, a file, a checkpoint) with a message that names the fix."""
+
+
+#: what a stage reports as a one-paragraph message: our errors, and a missing input file
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError)

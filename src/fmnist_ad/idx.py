@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fmnist_ad.errors import UserError
 
-class IdxError(ValueError):
+
+class IdxError(UserError, ValueError):
     """An IDX file is missing, truncated or malformed."""
 
 

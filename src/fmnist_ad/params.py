@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fmnist_ad.errors import UserError
+
 NUM_CLASSES = 10
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -31,7 +33,7 @@ Share = Annotated[float, Field(ge=0, le=1)]
 ClassId = Annotated[int, Field(ge=0, lt=NUM_CLASSES)]
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """``params.yaml`` is invalid; the message lists every problem with its key."""
 
 

@@ -20,6 +20,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from fmnist_ad.atomic import atomic_dir
+from fmnist_ad.errors import UserError
 from fmnist_ad.idx import read_split
 from fmnist_ad.params import CLASS_NAMES, ProtocolParams
 
@@ -28,7 +29,7 @@ PCA_DIMS = 32
 SOURCE = {"train": "train", "labeled": "train", "val": "train", "test": "t10k"}
 
 
-class ProtocolError(ValueError):
+class ProtocolError(UserError, ValueError):
     """The protocol asks for more images than the data has."""
 
 

@@ -9,8 +9,10 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from fmnist_ad.errors import UserError
 
-class ImageInputError(ValueError):
+
+class ImageInputError(UserError, ValueError):
     """Images handed to a detector have the wrong shape, dtype or value range."""
 
 

@@ -16,30 +16,54 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import StrategyRegistry
 
 from fmnist_ad.detectors.base import Detector
+from fmnist_ad.errors import UserError
 from fmnist_ad.prepare import ProtocolError, Split
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
     """A training loss became NaN or infinite."""
 
 
 class FiniteLossGuard(Callback):
     """Stop at the first batch whose returned losses are not finite, naming loss, epoch and batch.
 
-    Reads what ``training_step`` returns (a loss or a dict of losses), so it fires on the very
-    batch, not at the end of the epoch when the logged means are updated.
+    Reads what ``training_step`` returns (a loss or a dict of losses), so the message names the
+    very batch, not the epoch's logged mean. Losses on the CPU are checked at once. Reading a GPU
+    loss makes the CPU wait for the GPU, which on small models costs as much as the step itself,
+    so GPU losses are checked together at the epoch's last training batch (one wait per epoch),
+    before validation and checkpoints: a non-finite epoch still leaves nothing behind.
+    ``defer`` forces either behaviour (None: by the loss's device).
     """
+
+    def __init__(self, defer: bool | None = None) -> None:
+        self.defer = defer
+        self._pending: list[tuple[int, int, str, torch.Tensor]] = []  # (epoch, batch, name, loss)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         items = outputs.items() if isinstance(outputs, dict) else [("loss", outputs)]
-        for name, value in items:
-            if isinstance(value, torch.Tensor) and not torch.isfinite(value).all():
-                raise NonFiniteLossError(
-                    f"training loss {name!r} became {value.detach().flatten()[0].item()} at epoch "
-                    f"{trainer.current_epoch}, batch {batch_idx}; lower the learning rate or check "
-                    "the data. No checkpoint or metrics were written."
-                )
+        losses = [(name, value.detach()) for name, value in items if isinstance(value, torch.Tensor)]
+        self._pending += [(trainer.current_epoch, batch_idx, name, loss) for name, loss in losses]
+        on_gpu = any(loss.device.type != "cpu" for _, loss in losses)
+        defer = on_gpu if self.defer is None else self.defer
+        if not defer or batch_idx == trainer.num_training_batches - 1:
+            self._check()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check()  # an epoch cut short of its last batch
+
+    def _check(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        finite = torch.stack([torch.isfinite(loss).all() for *_, loss in pending]).cpu()
+        if not finite.all():
+            epoch, batch_idx, name, loss = pending[int((~finite).nonzero()[0])]
+            raise NonFiniteLossError(
+                f"training loss {name!r} became {loss.flatten()[0].item()} at epoch {epoch}, "
+                f"batch {batch_idx}; lower the learning rate or check the data. No checkpoint or "
+                "metrics were written."
+            )
 
 
 class StepSeed(Callback):

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from fmnist_ad.detectors.base import Detector
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fmnist_ad.detectors.base import Detector
 
 
 def detector_class(name: str) -> type[Detector]:

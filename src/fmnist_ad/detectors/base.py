@@ -10,20 +10,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import lightning.pytorch as L
 import numpy as np
 import torch
 from torch import nn
 
 from fmnist_ad.atomic import atomic_path
+from fmnist_ad.errors import UserError
 from fmnist_ad.params import TrainingParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import to_tensor
 
+if TYPE_CHECKING:  # Lightning is imported by training only: scoring does not need it
+    import lightning.pytorch as L
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, or belongs to another detector or architecture."""
 
 

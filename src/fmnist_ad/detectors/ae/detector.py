@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning.pytorch as L
 import torch
 
 from fmnist_ad.detectors.ae.loss import ae_loss, per_image_mse
@@ -15,7 +14,9 @@ from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.params import AEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import batch_loader, to_tensor
-from fmnist_ad.training import LossModule
+
+if TYPE_CHECKING:
+    import lightning.pytorch as L
 
 
 class AEDetector(Detector):
@@ -40,6 +41,8 @@ class AEDetector(Detector):
         return ConvAutoencoder(tuple(self.params.channels))
 
     def lightning_module(self) -> L.LightningModule:
+        from fmnist_ad.training import LossModule  # Lightning: only when training
+
         return LossModule(self.model, ae_loss, self.params.lr, self.params.weight_decay)
 
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:
@@ -63,7 +66,7 @@ class AEDetector(Detector):
                 "standardise": self.standardise}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.kde.points, self.kde.bandwidth = state["kde_points"], state["kde_bandwidth"]
+        self.kde.restore(state["kde_points"], state["kde_bandwidth"])
         self.standardise = state["standardise"]
 
     def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import lightning.pytorch as L
 import torch
 
 from fmnist_ad.detectors.base import Detector
+from fmnist_ad.detectors.gan.data import interleaved_loader
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel, resize
-from fmnist_ad.detectors.gan.module import GANModule, interleaved_loader
 from fmnist_ad.params import GANParams
 from fmnist_ad.prepare import ProtocolError, Split
 from fmnist_ad.tensors import batch_loader, to_tensor
+
+if TYPE_CHECKING:
+    import lightning.pytorch as L
 
 
 class GANDetector(Detector):
@@ -38,6 +41,8 @@ class GANDetector(Detector):
         return GANModel(self.params.arch)
 
     def lightning_module(self) -> L.LightningModule:
+        from fmnist_ad.detectors.gan.module import GANModule  # Lightning: only when training
+
         return GANModule(self.model, self.params)
 
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:

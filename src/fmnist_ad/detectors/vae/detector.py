@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
-import lightning.pytorch as L
 import numpy as np
 import torch
 
@@ -15,7 +15,9 @@ from fmnist_ad.detectors.vae.model import ConvVAE
 from fmnist_ad.params import VAEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import batch_loader, to_tensor
-from fmnist_ad.training import LossModule
+
+if TYPE_CHECKING:
+    import lightning.pytorch as L
 
 
 class VAEDetector(Detector):
@@ -41,6 +43,8 @@ class VAEDetector(Detector):
         return ConvVAE(tuple(self.params.channels), self.params.latent_dim, self.params.hidden)
 
     def lightning_module(self) -> L.LightningModule:
+        from fmnist_ad.training import LossModule  # Lightning: only when training
+
         return LossModule(self.model, partial(vae_loss, beta=self.params.beta),
                           self.params.lr, self.params.weight_decay)
 
