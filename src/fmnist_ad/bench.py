@@ -245,21 +245,18 @@ def gan_step(module: GANModule, optimizers: list[torch.optim.Optimizer], x: torc
 
 def gan_epochs(module: GANModule, loader: torch.utils.data.DataLoader, epochs: int,
                device: torch.device) -> list[Epoch]:
-    """GAN: the pipeline's batch order (its sampler), one D and one G step per batch."""
+    """GAN: the pipeline's own loader (batch order, group flags), one D and one G step per batch."""
     optimizers, schedulers = module.configure_optimizers()
-    images, flags = loader.dataset.tensors
-    sampler = loader.sampler
 
     def run(epoch: int) -> int:
-        sampler.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         if module.augment_rng is not None:
             module.augment_rng.manual_seed(module.params.seed + epoch)
-        for indices in sampler:
-            ix = torch.as_tensor(indices)
-            gan_step(module, optimizers, images[ix].to(device, non_blocking=True), bool(flags[ix[0]]))
+        for x, anomalous in loader:
+            gan_step(module, optimizers, x.to(device, non_blocking=True), anomalous)
         for scheduler in schedulers:
             scheduler.step()
-        return len(images)
+        return len(loader.dataset)
 
     return timed_epochs(epochs, run, device)
 
