@@ -34,6 +34,12 @@ def test_bench_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFix
     assert "lightning/bare" in printed and "sklearn/torch" in printed and "torch threads: 1" in printed
 
 
+def test_bench_runs_only_the_detectors_asked_for() -> None:
+    result = bench.main(["--data", "synthetic", "--train-images", "32", "--epochs", "2", "--skip-pipeline",
+                         "--detectors", "vae"])
+    assert [(r["section"], r["detector"]) for r in result["rows"]] == [("train", "vae"), ("score", "vae")]
+
+
 def test_pipeline_stages_cover_dvc_yaml() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     expected = {f"{name}@{item}" if "foreach" in spec else name

@@ -99,6 +99,28 @@ def test_resume_gives_the_uninterrupted_result(workspace: Path, tmp_path: Path, 
         np.testing.assert_allclose(resumed.score_samples(test_images)[name], values, rtol=1e-6, err_msg=name)
 
 
+def test_training_runs_deterministic_kernels_without_nan_filling(workspace: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``deterministic=True`` also makes torch fill every new tensor with NaN (a debugging aid
+    costing a pass over each tensor); fit turns that part off while training, then restores it."""
+    import torch.utils.deterministic
+
+    from fmnist_ad.training import LossModule
+
+    seen: set[tuple[bool, bool]] = set()
+    training_step = LossModule.training_step
+
+    def spy(self, batch, batch_idx):
+        seen.add((torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory))
+        return training_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LossModule, "training_step", spy)
+    fit(detector_class("ae")(_section(workspace, "ae", max_epochs=1)), load_splits(workspace / "prepared"),
+        tmp_path, progress_bar=False)
+    assert seen == {(True, False)}
+    assert torch.utils.deterministic.fill_uninitialized_memory
+
+
 @pytest.mark.parametrize("model", ["ae", "vae", "gan"])
 def test_same_seed_same_scores(workspace: Path, tmp_path: Path, model: str) -> None:
     splits = load_splits(workspace / "prepared")

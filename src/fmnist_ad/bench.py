@@ -594,6 +594,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="only time dvc repro (no training, scoring or KDE rows)")
     ap.add_argument("--keep-metrics", type=Path, metavar="DIR",
                     help="copy the timed dvc repro's metrics/ and dvc.lock to DIR")
+    ap.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS), metavar="NAME",
+                    help=f"detectors for the throughput rows (default: all of {', '.join(DETECTORS)}); "
+                         "the KDE row comes with ae")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the header and rows as JSON")
     args = ap.parse_args(argv)
@@ -619,11 +622,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         prepared = prepare_splits(raw, root)
         if not args.skip_throughput:
             scores, models = [], {}
-            for name in DETECTORS:
+            for name in dict.fromkeys(args.detectors):  # in the order given, once each
                 train, score, models[name] = detector_rows(name, raw, prepared, root, args)
                 rows.append(train)
                 scores.append(score)
-            rows += [*scores, kde_row(raw, prepared, models["ae"])]
+            rows += scores
+            if "ae" in models:
+                rows.append(kde_row(raw, prepared, models["ae"]))
         if not args.skip_pipeline:
             rows += pipeline_rows(raw, None if args.full else args.pipeline_epochs, root, args.keep_metrics)
         result = {"header": header(args, device, prepared), "rows": rows}

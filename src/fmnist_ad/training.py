@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
 import torch
+import torch.utils.deterministic
 from dvclive.lightning import DVCLiveLogger
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import StrategyRegistry
@@ -171,8 +174,9 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
         default_root_dir=str(work_dir),
     )
     start = time.perf_counter()
-    trainer.fit(detector.lightning_module(), train_loader, val_loader,
-                ckpt_path=str(last) if resuming else None)
+    with _no_nan_fill():
+        trainer.fit(detector.lightning_module(), train_loader, val_loader,
+                    ckpt_path=str(last) if resuming else None)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {"is_global_zero": False}
@@ -199,6 +203,24 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
         "train_images": len(train_loader.dataset),
         "is_global_zero": trainer.is_global_zero,
     }
+
+
+@contextmanager
+def _no_nan_fill() -> Iterator[None]:
+    """Keep torch from filling every new tensor with NaN while training.
+
+    ``deterministic=True`` turns on, besides deterministic kernels, torch's filling of each
+    uninitialised tensor with NaN: a debugging aid that makes a kernel reading memory it never
+    wrote fail loudly. None of the kernels used here does, so it only adds a pass over every
+    activation and gradient: 2.4 ms of a 40 ms AE step on this project's CPU (profiled), and a
+    fill kernel per allocation on a GPU. Results are bit-identical without it.
+    """
+    previous = torch.utils.deterministic.fill_uninitialized_memory
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = previous
 
 
 def strategy(detector: Detector) -> str:
