@@ -42,8 +42,6 @@ class Detector(ABC):
     #: whether a training step runs backward through part of the model only (DDP must then
     #: look for unused parameters)
     partial_backward: ClassVar[bool] = False
-    #: the weights' memory layout for scoring (training keeps torch's default layout)
-    inference_memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
 
     def __init__(self, params: TrainingParams) -> None:
         self.params = params
@@ -103,7 +101,7 @@ class Detector(ABC):
 
     def _batched(self, images: np.ndarray | torch.Tensor, fn) -> list[Any]:
         x = to_tensor(images)
-        self.model.to(self.device, memory_format=self.inference_memory_format).eval()
+        self.model.to(self.device).eval()
         with torch.inference_mode():
             return [fn(chunk.to(self.device)) for chunk in x.split(self.params.eval_batch_size)]
 
