@@ -57,20 +57,35 @@ def test_loss_decreases() -> None:
     assert ae_loss(model, x)["loss"].item() < 0.5 * first
 
 
-def test_kde_matches_sklearn_and_ranks_far_code_lower() -> None:
+@pytest.mark.parametrize(("dtype", "rtol"), [(torch.float64, 1e-9), (torch.float32, 1e-6)])
+def test_kde_matches_sklearn_and_ranks_far_code_lower(dtype: torch.dtype, rtol: float) -> None:
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(200, 8))
     queries = np.vstack([rng.normal(size=(5, 8)), np.full((1, 8), 6.0)])
-    kde = GaussianKDE(bandwidth=0.7, batch_size=2).fit(torch.from_numpy(ref))
+    kde = GaussianKDE(bandwidth=0.7, batch_size=2, dtype=dtype).fit(torch.from_numpy(ref))
     ours = kde.score_samples(torch.from_numpy(queries)).numpy()
+    assert ours.dtype == np.float64
     theirs = KernelDensity(bandwidth=0.7).fit(ref).score_samples(queries[:5])
-    np.testing.assert_allclose(ours[:5], theirs, rtol=1e-9)
+    np.testing.assert_allclose(ours[:5], theirs, rtol=rtol)
     # far from every point sklearn's tree bounds lose precision; check against the formula
     d2 = ((queries[-1] - ref) ** 2).sum(axis=1)
     exact = logsumexp(-d2 / (2 * 0.7**2)) - np.log(200) - 4 * np.log(2 * np.pi * 0.7**2)
-    assert ours[-1] == pytest.approx(exact, rel=1e-9)
+    assert ours[-1] == pytest.approx(exact, rel=rtol)
     assert ours[-1] < ours[:-1].min()
     assert GaussianKDE("scott").fit(torch.from_numpy(ref)).bandwidth > 0
+
+
+@pytest.mark.parametrize(("dtype", "atol"), [(torch.float64, 1e-12), (torch.float32, 2e-4)])
+def test_kde_keeps_terms_hundreds_of_nats_below_the_largest(dtype: torch.dtype, atol: float) -> None:
+    """Log-kernels that span far more than float32's exponent range (the real AE codes span ~700
+    nats): the floor that keeps ``exp`` off subnormals must not change the density (float64
+    shows it). Float32's error is absolute, ~eps * |q| |r| / h^2 from the expanded dot
+    product: ~1e-4 nats here."""
+    ref = np.array([[0.0], [1.0], [30.0]])
+    queries = np.array([[0.2], [29.0], [15.0]])
+    got = GaussianKDE(bandwidth=0.5, dtype=dtype).fit(torch.from_numpy(ref)).score_samples(torch.from_numpy(queries))
+    log_k = -((queries - ref.T) ** 2) / (2 * 0.25) - np.log(3) - 0.5 * np.log(2 * np.pi * 0.25)
+    np.testing.assert_allclose(got.numpy(), logsumexp(log_k, axis=1), rtol=0, atol=atol)
 
 
 def test_detector_fit_score_save_load(tmp_path: Path) -> None:

@@ -6,10 +6,11 @@ size and in-memory tensors, so their ratio is the cost of the Lightning loop; sc
 of the trained detectors; the torch KDE against scikit-learn's; peak memory of training and
 scoring; and the wall time of every `dvc repro` stage in a temporary copy of the project.
 
-Training runs in two fresh processes per detector, Lightning then bare and bare then Lightning:
-throughput varies more between processes than the overhead being measured, so the two loops are
-compared inside each process and the two orders pooled. Peak memory (``ru_maxrss`` is the peak
-of a process's whole life) is taken from the loop that ran first. Scoring gets its own process.
+Training runs in two fresh processes per detector, Lightning then bare and bare then Lightning,
+alternating ``--rounds`` times in each: throughput varies more between processes, and drifts more
+within one, than the overhead being measured, so the two loops take turns inside each process and
+the two orders are pooled. Peak memory (``ru_maxrss`` is the peak of a process's whole life) is
+taken from the loop that ran first. Scoring gets its own process.
 Phases configure the allocator as the pipeline's stages do (:mod:`fmnist_ad.allocator`).
 """
 
@@ -49,6 +50,7 @@ from fmnist_ad.detectors.gan.augment import augment
 from fmnist_ad.detectors.gan.loss import anomaly_generator_terms, lsgan_d_loss, normal_generator_terms
 from fmnist_ad.detectors.gan.module import GANModule
 from fmnist_ad.download import fetch, mirror_folders
+from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.params import TrainingParams, parse_params
 from fmnist_ad.prepare import Split, load_splits, prepare
 from fmnist_ad.sandbox import REPO, make_project, run, write_mirror
@@ -284,6 +286,7 @@ class Job:
     train_images: int | None
     threads: int
     epochs: int
+    rounds: int = 1
 
     def setup(self) -> dict[str, Split]:
         """Configure the process as a pipeline stage does; the training splits."""
@@ -308,24 +311,31 @@ def lightning_epochs(job: Job, splits: dict[str, Split], work: Path, model_path:
 
 
 def paired_phase(job: Job, lightning_first: bool, work: Path, model_path: Path) -> dict[str, Any]:
-    """Both training loops in one process, one after the other, from the same initial weights.
+    """Both training loops in one process, taking turns ``job.rounds`` times, each run from the
+    same initial weights; ``{kind: {"runs": [epochs of each run], memory...}}``.
 
     Throughput differs by +-15% between processes on a shared CPU (placement, frequency, noisy
-    neighbours), more than the overhead being measured, so the two loops are compared inside one
-    process; :func:`detector_rows` runs the pair in both orders. Peak memory is the first loop's
-    alone (``ru_maxrss`` only grows), so each order reports memory for its first loop.
+    neighbours) and drifts within one, more than the overhead being measured, so the two loops
+    alternate inside one process; :func:`detector_rows` runs the pair in both orders. Peak memory
+    is the first loop's alone (``ru_maxrss`` only grows), so each order reports memory for its
+    first loop. The first Lightning run of the Lightning-first order saves the model for scoring.
     """
     splits = job.setup()
     device = job.detector().device
-    runs = {"lightning": lambda: lightning_epochs(job, splits, work, model_path if lightning_first else None),
-            "bare": lambda: bare_epochs(job.detector(), splits, job.epochs)}
+
+    def run(kind: str, first_round: bool) -> list[Epoch]:
+        if kind == "bare":
+            return bare_epochs(job.detector(), splits, job.epochs)
+        return lightning_epochs(job, splits, work, model_path if lightning_first and first_round else None)
+
     order = ("lightning", "bare") if lightning_first else ("bare", "lightning")
-    out: dict[str, Any] = {}
-    for i, kind in enumerate(order):
-        with peak_memory(device) as memory:
-            out[kind] = {"epochs": runs[kind]()}
-        if i == 0:
-            out[kind].update(memory)
+    out: dict[str, Any] = {kind: {"runs": []} for kind in order}
+    for r in range(job.rounds):
+        for i, kind in enumerate(order):
+            with peak_memory(device) as memory:
+                out[kind]["runs"].append(run(kind, r == 0))
+            if r == 0 and i == 0:
+                out[kind].update(memory)
     return out
 
 
@@ -375,13 +385,13 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
                   args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path]:
     """The training and the scoring row of one detector, and where its trained model is."""
     job = Job(name, throughput_section(raw, name, args.epochs), prepared, args.train_images,
-              torch.get_num_threads(), args.epochs)
+              torch.get_num_threads(), args.epochs, args.rounds)
     model_path = root / "models" / f"{name}.pt"
     first = isolated(paired_phase, job, True, root / "work" / name, model_path)
     second = isolated(paired_phase, job, False, root / "work" / name, model_path)
     score = isolated(score_phase, job, model_path)
-    light = steady(first["lightning"]["epochs"]) + steady(second["lightning"]["epochs"])
-    bare = steady(first["bare"]["epochs"]) + steady(second["bare"]["epochs"])
+    light = [e for phase in (first, second) for run in phase["lightning"]["runs"] for e in steady(run)]
+    bare = [e for phase in (first, second) for run in phase["bare"]["runs"] for e in steady(run)]
     train = {
         "section": "train", "detector": name,
         "images_per_epoch": light[0].images,
@@ -392,9 +402,9 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
         **{f"bare_{k}": second["bare"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
     }
     train["ratio"] = train["lightning_img_s"] / train["bare_img_s"]
-    # every epoch's rate, per process, so the spread behind the medians stays visible
-    train["epochs_img_s"] = {f"{kind}_{order}": [round(e.images / e.seconds) for e in run[kind]["epochs"]]
-                             for order, run in (("first_process", first), ("second_process", second))
+    # every epoch's rate, per process and run, so the spread behind the medians stays visible
+    train["epochs_img_s"] = {f"{kind}_{order}": [[round(e.images / e.seconds) for e in run] for run in phase[kind]["runs"]]
+                             for order, phase in (("first_process", first), ("second_process", second))
                              for kind in ("lightning", "bare")}
     score["epoch_s"] = train["images_per_epoch"] / train["lightning_img_s"]
     score["score_per_epoch"] = score["seconds"] / score["epoch_s"]
@@ -414,29 +424,34 @@ def direct_log_density(points: torch.Tensor, queries: torch.Tensor, bandwidth: f
     return torch.cat([log_kernel_sum(q) for q in queries.split(256)]) - norm
 
 
-def kde_row(raw: dict[str, Any], prepared: Path, model_path: Path) -> dict[str, Any]:
-    """scikit-learn's ``KernelDensity`` against :class:`GaussianKDE` on the trained AE's codes
-    (its normal training codes as reference, the test images' codes as queries, on the CPU),
-    both also against direct sums, which say who is right where the two differ."""
+def kde_rows(raw: dict[str, Any], prepared: Path, model_path: Path) -> list[dict[str, Any]]:
+    """scikit-learn's ``KernelDensity`` against :class:`GaussianKDE` in float32 (the default)
+    and float64 on the trained AE's codes (its normal training codes as reference, the test
+    images' codes as queries, on the CPU), all against direct sums, which say who is right where
+    they differ."""
     section = parse_params(raw).ae
     detector = detector_class("ae").load(model_path, section)
     with torch.inference_mode():
         x = to_tensor(load_splits(prepared)["test"].images)
         codes = torch.cat([detector.model.encode(b) for b in x.split(section.eval_batch_size)]).double()
-    kde = detector.kde
-    sklearn_kde = KernelDensity(bandwidth=kde.bandwidth).fit(kde.points.numpy())
+    points, bandwidth = detector.kde.points, detector.kde.bandwidth
+    sklearn_kde = KernelDensity(bandwidth=bandwidth).fit(points.numpy())
     start = time.perf_counter()
     theirs = sklearn_kde.score_samples(codes.numpy())
     sklearn_s = time.perf_counter() - start
-    start = time.perf_counter()
-    ours = kde.score_samples(codes).numpy()
-    torch_s = time.perf_counter() - start
-    direct = direct_log_density(kde.points, codes, kde.bandwidth).numpy()
-    return {"section": "kde", "reference": len(kde.points), "queries": len(codes), "dim": codes.shape[1],
-            "bandwidth": kde.bandwidth, "sklearn_s": sklearn_s, "torch_s": torch_s,
-            "speedup": sklearn_s / torch_s, "max_abs_diff": float(np.abs(ours - theirs).max()),
-            "torch_direct_diff": float(np.abs(ours - direct).max()),
-            "sklearn_direct_diff": float(np.abs(theirs - direct).max())}
+    direct = direct_log_density(points, codes, bandwidth).numpy()
+    rows = []
+    for precision in ("float32", "float64"):
+        kde = GaussianKDE(dtype=getattr(torch, precision)).restore(points, bandwidth)
+        start = time.perf_counter()
+        ours = kde.score_samples(codes).numpy()
+        torch_s = time.perf_counter() - start
+        rows.append({"section": "kde", "precision": precision, "reference": len(points), "queries": len(codes),
+                     "dim": codes.shape[1], "bandwidth": bandwidth, "sklearn_s": sklearn_s, "torch_s": torch_s,
+                     "speedup": sklearn_s / torch_s, "max_abs_diff": float(np.abs(ours - theirs).max()),
+                     "torch_direct_diff": float(np.abs(ours - direct).max()),
+                     "sklearn_direct_diff": float(np.abs(theirs - direct).max())})
+    return rows
 
 
 # --- dvc repro --------------------------------------------------------------------------------
@@ -510,14 +525,16 @@ SECTIONS: list[tuple[str, str, list[Column], str]] = [
     ], "1 epoch: the training batches of one Lightning epoch (img/epoch / lightning img/s above); "
        "score/epoch < 1 means scoring the test images is faster than training one epoch."),
     ("kde", "KDE on the AE's codes (CPU): scikit-learn KernelDensity vs fmnist_ad.kde.GaussianKDE", [
-        Column("reference", "reference codes", "{:,}"), Column("queries", "queries", "{:,}"), Column("dim", "dim"),
+        Column("precision", "torch dtype"), Column("reference", "reference codes", "{:,}"),
+        Column("queries", "queries", "{:,}"), Column("dim", "dim"),
         Column("bandwidth", "bandwidth", "{:.4g}"), Column("sklearn_s", "sklearn s", "{:.3f}"),
         Column("torch_s", "torch s", "{:.3f}"), Column("speedup", "sklearn/torch", "{:.1f}"),
         Column("max_abs_diff", "max |torch-sklearn|", "{:.2e}"),
         Column("torch_direct_diff", "max |torch-direct|", "{:.2e}"),
         Column("sklearn_direct_diff", "max |sklearn-direct|", "{:.2e}"),
     ], "max |a-b|: largest difference of log densities over the queries; direct: exact sums over "
-       "all reference codes. sklearn's time excludes building its tree."),
+       "all reference codes. sklearn's time excludes building its tree; the pipeline uses "
+       "ae.kde_precision (float32 unless set)."),
     ("pipeline", "dvc repro, one stage at a time (wall time incl. DVC's own start-up)", [
         Column("stage", "stage"), Column("seconds", "seconds", "{:.1f}"), Column("ran", "ran"),
     ], ""),
@@ -570,8 +587,8 @@ def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, A
         "lightning": L.__version__,
         "python": platform.python_version(),
         "data": f"{args.data} ({', '.join(f'{n} {len(s.index):,}' for n, s in splits.items())})",
-        "epochs": f"{args.epochs} per throughput run, the first is warm-up; dvc repro: "
-                  + pipeline_epochs_text(args),
+        "epochs": f"{args.epochs} per throughput run, the first is warm-up; {args.rounds} runs of each loop "
+                  f"per training process; dvc repro: " + pipeline_epochs_text(args),
     }
 
 
@@ -586,6 +603,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="subsample each training split to N images for the throughput runs (default: all)")
     ap.add_argument("--epochs", type=int, default=3, metavar="E",
                     help="epochs per throughput run; the first is warm-up and not counted (default: 3)")
+    ap.add_argument("--rounds", type=int, default=2, metavar="R",
+                    help="Lightning and bare runs take turns R times in each of the two training "
+                         "processes per detector (default: 2)")
     ap.add_argument("--pipeline-epochs", type=int, default=2, metavar="E",
                     help="ae.max_epochs, vae.max_epochs and gan.epochs for the dvc repro timing (default: 2)")
     ap.add_argument("--full", action="store_true", help="time dvc repro with params.yaml's epochs")
@@ -604,6 +624,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--skip-pipeline leaves nothing to run with --skip-throughput or to keep with --keep-metrics")
     if args.epochs < 2:
         ap.error("--epochs must be at least 2 (the first is warm-up)")
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     if args.train_images is not None and args.train_images < 1:
         ap.error("--train-images must be positive")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -628,7 +650,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 scores.append(score)
             rows += scores
             if "ae" in models:
-                rows.append(kde_row(raw, prepared, models["ae"]))
+                rows += kde_rows(raw, prepared, models["ae"])
         if not args.skip_pipeline:
             rows += pipeline_rows(raw, None if args.full else args.pipeline_epochs, root, args.keep_metrics)
         result = {"header": header(args, device, prepared), "rows": rows}

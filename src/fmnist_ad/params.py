@@ -115,6 +115,7 @@ class AEParams(TrainingParams):
     max_epochs: PositiveInt = 100
     patience: PositiveInt = 3
     kde_bandwidth: Literal["scott", "silverman"] | PositiveFloat = "scott"
+    kde_precision: Literal["float32", "float64"] = "float32"
     combine: list[Literal["mse", "kde"]] = ["mse", "kde"]
     main_score: str = "combined"
 

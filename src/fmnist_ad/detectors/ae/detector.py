@@ -34,7 +34,7 @@ class AEDetector(Detector):
 
     def __init__(self, params: AEParams) -> None:
         super().__init__(params)
-        self.kde = GaussianKDE(params.kde_bandwidth)
+        self.kde = GaussianKDE(params.kde_bandwidth, dtype=getattr(torch, params.kde_precision))
         self.standardise: dict[str, tuple[float, float]] = {}
 
     def build_model(self) -> ConvAutoencoder:

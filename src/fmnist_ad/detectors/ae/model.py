@@ -20,13 +20,13 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         c1, c2, c3 = channels
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c2, c3, 7), nn.ReLU(),
+            nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, 7), nn.ReLU(inplace=True),
         )
         self.decoder = nn.Sequential(
-            PointConvTranspose2d(c3, c2, 7), nn.ReLU(),
-            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            PointConvTranspose2d(c3, c2, 7), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True),
             Col2imConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),
         )
 

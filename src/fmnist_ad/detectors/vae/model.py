@@ -22,18 +22,18 @@ class ConvVAE(nn.Module):
         self.feature_shape = (c2, 7, 7)
         flat = c2 * 7 * 7
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(1, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(inplace=True),
             nn.Flatten(),
         )
         self.mu = nn.Linear(flat, latent_dim)
         self.logvar = nn.Linear(flat, latent_dim)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(),
-            nn.Linear(hidden, flat), nn.ReLU(),
+            nn.Linear(latent_dim, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, flat), nn.ReLU(inplace=True),
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),
             Col2imConvTranspose2d(c1, 1, 4, stride=2, padding=1), nn.Sigmoid(),
         )
 
