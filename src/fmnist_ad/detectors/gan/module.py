@@ -3,7 +3,6 @@ Adam optimizers stepped by hand, validation AUROC of the reconstruction score.""
 
 from __future__ import annotations
 
-import lightning.pytorch as L
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
@@ -13,9 +12,10 @@ from fmnist_ad.detectors.gan.loss import (anomaly_generator_terms, lsgan_d_loss,
                                           normal_generator_terms, per_image_l1)
 from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.params import GANParams
+from fmnist_ad.training import EpochMeans
 
 
-class GANModule(L.LightningModule):
+class GANModule(EpochMeans):
     """On each batch: one step of the matching discriminator (D_n on normals, D_a on labeled
     anomalies), then one generator step on the matching losses."""
 
@@ -49,8 +49,7 @@ class GANModule(L.LightningModule):
         opt_g.step()
 
         logged = {d_name: d_loss.detach(), **{k: v.detach() for k, v in terms.items()}}
-        for name, value in logged.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(x), sync_dist=True)
+        self.accumulate("train", logged, len(x))
         return logged
 
     def on_train_epoch_start(self) -> None:
@@ -59,6 +58,7 @@ class GANModule(L.LightningModule):
             self.augment_rng.manual_seed(self.params.seed + self.current_epoch)
 
     def on_train_epoch_end(self) -> None:
+        self.log_epoch_means("train", prog_bar=())
         for scheduler in self.lr_schedulers():
             scheduler.step()
 
