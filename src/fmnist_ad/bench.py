@@ -286,7 +286,7 @@ class Job:
     train_images: int | None
     threads: int
     epochs: int
-    rounds: int = 1
+    rounds: int
 
     def setup(self) -> dict[str, Split]:
         """Configure the process as a pipeline stage does; the training splits."""
