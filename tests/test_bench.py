@@ -23,6 +23,8 @@ def test_bench_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFix
     assert set(train) == set(score) == set(bench.DETECTORS)
     for row in train.values():
         assert row["lightning_img_s"] > 0 and row["bare_img_s"] > 0 and row["ratio"] > 0
+        q1, q3 = row["ratio_quartiles"]
+        assert q1 <= row["ratio"] <= q3 and row["pairs"] == 2  # 2 processes x 1 round x 1 steady epoch
         assert row["lightning_peak_mb"] > 0 and row["bare_peak_mb"] > 0
     assert train["gan"]["images_per_epoch"] == 128  # 64 normals + 64 labeled anomalies
     for row in score.values():
@@ -40,9 +42,11 @@ def test_bench_runs_only_the_detectors_asked_for() -> None:
     result = bench.main(["--data", "synthetic", "--train-images", "32", "--epochs", "2", "--skip-pipeline",
                          "--detectors", "vae"])
     assert [(r["section"], r["detector"]) for r in result["rows"]] == [("train", "vae"), ("score", "vae")]
-    # two rounds by default: two runs of each loop per process, every epoch kept (warm-up too)
-    assert all(len(runs) == 2 and all(len(run) == 2 for run in runs)
-               for runs in result["rows"][0]["epochs_img_s"].values())
+    # two rounds by default: two paired runs per process, every epoch kept (warm-up too)
+    train = result["rows"][0]
+    assert all(len(runs) == 2 and all(len(run) == 2 for run in runs) for runs in train["epochs_img_s"].values())
+    assert [len(run) for run in train["solo_epochs_img_s"].values()] == [2, 2]
+    assert train["pairs"] == 4
 
 
 def test_pipeline_stages_cover_dvc_yaml() -> None:

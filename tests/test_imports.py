@@ -34,3 +34,31 @@ def test_loading_a_detector_for_scoring_does_not_import_lightning(name: str) -> 
 def test_training_imports_lightning() -> None:
     """The probe above can see Lightning when it is loaded."""
     assert "lightning" in loaded_after("import fmnist_ad.training")
+
+
+def test_training_import_keeps_the_nvml_check_only_where_nvml_loads() -> None:
+    """Lightning's import sets PYTORCH_NVML_BASED_CUDA_CHECK; ours unsets it where NVML is absent."""
+    probe = ("import ctypes, os, fmnist_ad.training\n"
+             "try:\n    ctypes.CDLL('libnvidia-ml.so.1'); loads = True\n"
+             "except OSError:\n    loads = False\n"
+             "print(loads, os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK'))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    loads, value = out.stdout.split()
+    assert value == ("1" if loads == "True" else "None")
+
+
+@pytest.mark.parametrize("loads", [True, False])
+def test_nvml_check_is_dropped_only_when_nvml_cannot_load(monkeypatch: pytest.MonkeyPatch, loads: bool) -> None:
+    from fmnist_ad import training
+
+    def cdll(name: str) -> object:
+        if not loads:
+            raise OSError(f"{name}: cannot open shared object file")
+        return object()
+
+    monkeypatch.setattr(training.ctypes, "CDLL", cdll)
+    monkeypatch.setenv(training.NVML_CHECK, "1")
+    assert training.drop_unloadable_nvml_check() is not loads
+    assert (training.NVML_CHECK in training.os.environ) is loads
+    monkeypatch.delenv(training.NVML_CHECK, raising=False)
+    assert training.drop_unloadable_nvml_check() is False

@@ -6,11 +6,12 @@ size and in-memory tensors, so their ratio is the cost of the Lightning loop; sc
 of the trained detectors; the torch KDE against scikit-learn's; peak memory of training and
 scoring; and the wall time of every `dvc repro` stage in a temporary copy of the project.
 
-Training runs in two fresh processes per detector, Lightning then bare and bare then Lightning,
-alternating ``--rounds`` times in each: throughput varies more between processes, and drifts more
-within one, than the overhead being measured, so the two loops take turns inside each process and
-the two orders are pooled. Peak memory (``ru_maxrss`` is the peak of a process's whole life) is
-taken from the loop that ran first. Scoring gets its own process.
+Training runs in two fresh processes per detector. Each first runs one loop on its own (Lightning
+in one, bare in the other) for that loop's peak memory (``ru_maxrss`` is the peak of a process's
+whole life), then ``--rounds`` Lightning runs that alternate every epoch with a bare loop on a
+second copy of the model: throughput on a shared CPU drifts by up to a third within seconds, more
+than the overhead being measured, so the ratio is the median over pairs of adjacent epochs (with
+its quartiles), not a ratio of separate runs. Scoring gets its own process.
 Phases configure the allocator as the pipeline's stages do (:mod:`fmnist_ad.allocator`).
 """
 
@@ -28,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,6 +123,10 @@ class Epoch:
     seconds: float
     after: float = 0.0
 
+    @property
+    def img_s(self) -> float:
+        return self.images / self.seconds
+
 
 def steady(epochs: list[Epoch]) -> list[Epoch]:
     """The epochs after the first, which pays for allocator growth, kernel selection and caches."""
@@ -131,7 +136,7 @@ def steady(epochs: list[Epoch]) -> list[Epoch]:
 def images_per_second(epochs: list[Epoch]) -> float:
     """Median of the epochs' rates: a shared CPU slows single epochs by up to a third at times,
     which a mean would pass on to whichever loop happened to run then."""
-    return statistics.median(e.images / e.seconds for e in epochs)
+    return statistics.median(e.img_s for e in epochs)
 
 
 def sync(device: torch.device) -> None:
@@ -184,6 +189,29 @@ class EpochTimer(Callback):
         self.epochs.append(Epoch(self._images, self._last - self._start, time.perf_counter() - self._last))
 
 
+class PairedEpochTimer(EpochTimer):
+    """:class:`EpochTimer` that runs and times one epoch of a bare loop (``twin``, on its own copy
+    of the model) just before each Lightning epoch starts its clock, outside the timed batches.
+
+    The two loops then alternate every epoch (a fraction of a second apart for the AE), so both
+    see the same machine: on a shared CPU throughput drifts by +-30% over seconds, which
+    alternating whole runs only averaged out. The twin runs without deterministic kernels, as
+    the bare loop does on its own.
+    """
+
+    def __init__(self, device: torch.device, twin: Callable[[int], int]) -> None:
+        super().__init__(device)
+        self.twin = twin
+        self.bare: list[Epoch] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(False)
+        self.bare += timed_epochs([trainer.current_epoch], self.twin, self.device)
+        torch.use_deterministic_algorithms(deterministic)
+        super().on_train_epoch_start(trainer, pl_module)
+
+
 def with_callback(detector: Detector, callback: Callback) -> None:
     """Hand ``callback`` to the Trainer that :func:`fit` builds, through the module's
     ``configure_callbacks`` hook, so the pipeline's training code runs unchanged."""
@@ -198,9 +226,10 @@ def with_callback(detector: Detector, callback: Callback) -> None:
 
 
 # --- bare PyTorch loops -----------------------------------------------------------------------
-def timed_epochs(epochs: int, run_epoch: Callable[[int], int], device: torch.device) -> list[Epoch]:
+def timed_epochs(epochs: Iterable[int], run_epoch: Callable[[int], int], device: torch.device) -> list[Epoch]:
+    """``run_epoch(epoch)`` (which returns the images it trained on) for each of ``epochs``, timed."""
     out = []
-    for epoch in range(epochs):
+    for epoch in epochs:
         start = time.perf_counter()
         images = run_epoch(epoch)
         sync(device)
@@ -208,9 +237,9 @@ def timed_epochs(epochs: int, run_epoch: Callable[[int], int], device: torch.dev
     return out
 
 
-def loss_epochs(module: LossModule, x: torch.Tensor, batch_size: int, seed: int, epochs: int,
-                device: torch.device) -> list[Epoch]:
-    """AE/VAE: seeded shuffle, then one Adam step per batch on the module's own loss function."""
+def loss_loop(module: LossModule, x: torch.Tensor, batch_size: int, seed: int,
+              device: torch.device) -> Callable[[int], int]:
+    """AE/VAE epochs: seeded shuffle, then one Adam step per batch on the module's own loss function."""
     optimizer = module.configure_optimizers()
 
     def run(epoch: int) -> int:
@@ -222,7 +251,7 @@ def loss_epochs(module: LossModule, x: torch.Tensor, batch_size: int, seed: int,
             optimizer.step()
         return len(x)
 
-    return timed_epochs(epochs, run, device)
+    return run
 
 
 def gan_step(module: GANModule, optimizers: list[torch.optim.Optimizer], x: torch.Tensor,
@@ -245,9 +274,9 @@ def gan_step(module: GANModule, optimizers: list[torch.optim.Optimizer], x: torc
     opt_g.step()
 
 
-def gan_epochs(module: GANModule, loader: torch.utils.data.DataLoader, epochs: int,
-               device: torch.device) -> list[Epoch]:
-    """GAN: the pipeline's own loader (batch order, group flags), one D and one G step per batch."""
+def gan_loop(module: GANModule, loader: torch.utils.data.DataLoader,
+             device: torch.device) -> Callable[[int], int]:
+    """GAN epochs: the pipeline's own loader (batch order, group flags), one D and one G step per batch."""
     optimizers, schedulers = module.configure_optimizers()
 
     def run(epoch: int) -> int:
@@ -260,19 +289,20 @@ def gan_epochs(module: GANModule, loader: torch.utils.data.DataLoader, epochs: i
             scheduler.step()
         return len(loader.dataset)
 
-    return timed_epochs(epochs, run, device)
+    return run
 
 
-def bare_epochs(detector: Detector, splits: dict[str, Split], epochs: int) -> list[Epoch]:
-    """Train ``detector.model`` without Lightning on the tensors of its own training loader."""
+def bare_loop(detector: Detector, splits: dict[str, Split]) -> Callable[[int], int]:
+    """One epoch of ``detector.model`` trained without Lightning, on the tensors of its own
+    training loader, per call (``run(epoch)`` returns the images trained on)."""
     module = detector.lightning_module()
     loader, _ = detector.loaders(splits)
     module.model.to(detector.device).train()
     torch.manual_seed(detector.params.seed)
     if isinstance(module, GANModule):
-        return gan_epochs(module, loader, epochs, detector.device)
-    return loss_epochs(module, loader.dataset.tensors[0], detector.params.batch_size,
-                       detector.params.seed, epochs, detector.device)
+        return gan_loop(module, loader, detector.device)
+    return loss_loop(module, loader.dataset.tensors[0], detector.params.batch_size, detector.params.seed,
+                     detector.device)
 
 
 # --- phases, each in a fresh process ----------------------------------------------------------
@@ -298,45 +328,41 @@ class Job:
         return detector_class(self.name)(self.section)
 
 
-def lightning_epochs(job: Job, splits: dict[str, Split], work: Path, model_path: Path | None) -> list[Epoch]:
-    """Train with the pipeline's :func:`fit` (progress bar, checkpoints, DVCLive, early stopping);
-    save the detector for the scoring phase when ``model_path`` is given."""
+def lightning_epochs(job: Job, splits: dict[str, Split], work: Path, model_path: Path | None = None,
+                     twin: Callable[[int], int] | None = None) -> EpochTimer:
+    """Train with the pipeline's :func:`fit` (progress bar, checkpoints, DVCLive, early stopping),
+    with a bare ``twin`` epoch before each epoch when given; the timer holds the epochs. Saves the
+    detector for the scoring phase when ``model_path`` is given."""
     detector = job.detector()
-    timer = EpochTimer(detector.device)
+    timer = EpochTimer(detector.device) if twin is None else PairedEpochTimer(detector.device, twin)
     with_callback(detector, timer)
     fit(detector, splits, work)
     if model_path is not None:
         detector.save(model_path)
-    return timer.epochs
+    return timer
 
 
 def paired_phase(job: Job, lightning_first: bool, work: Path, model_path: Path) -> dict[str, Any]:
-    """Both training loops in one process, taking turns ``job.rounds`` times, each run from the
-    same initial weights; ``{kind: {"runs": [epochs of each run], memory...}}``.
+    """One loop on its own, then ``job.rounds`` Lightning runs that each alternate every epoch
+    with a bare loop on a second copy of the model (:class:`PairedEpochTimer`).
 
-    Throughput differs by +-15% between processes on a shared CPU (placement, frequency, noisy
-    neighbours) and drifts within one, more than the overhead being measured, so the two loops
-    alternate inside one process; :func:`detector_rows` runs the pair in both orders. Peak memory
-    is the first loop's alone (``ru_maxrss`` only grows), so each order reports memory for its
-    first loop. The first Lightning run of the Lightning-first order saves the model for scoring.
+    The solo run gives the peak memory of its loop: ``ru_maxrss`` only grows, so only the first
+    loop of a process has a peak of its own, and :func:`detector_rows` runs this phase once with
+    each loop first. The Lightning-first process's solo run saves the model for scoring. The solo
+    runs also take the process's warm-up (allocator growth, caches, kernel selection), which
+    made first runs up to a third slower. Returns ``{"solo": epochs, "memory": ..., "lightning":
+    [epochs of each paired run], "bare": [epochs of each twin]}``.
     """
     splits = job.setup()
     device = job.detector().device
-
-    def run(kind: str, first_round: bool) -> list[Epoch]:
-        if kind == "bare":
-            return bare_epochs(job.detector(), splits, job.epochs)
-        return lightning_epochs(job, splits, work, model_path if lightning_first and first_round else None)
-
-    order = ("lightning", "bare") if lightning_first else ("bare", "lightning")
-    out: dict[str, Any] = {kind: {"runs": []} for kind in order}
-    for r in range(job.rounds):
-        for i, kind in enumerate(order):
-            with peak_memory(device) as memory:
-                out[kind]["runs"].append(run(kind, r == 0))
-            if r == 0 and i == 0:
-                out[kind].update(memory)
-    return out
+    with peak_memory(device) as memory:
+        if lightning_first:
+            solo = lightning_epochs(job, splits, work, model_path).epochs
+        else:
+            solo = timed_epochs(range(job.epochs), bare_loop(job.detector(), splits), device)
+    paired = [lightning_epochs(job, splits, work, twin=bare_loop(job.detector(), splits)) for _ in range(job.rounds)]
+    return {"solo": solo, "memory": memory, "lightning": [timer.epochs for timer in paired],
+            "bare": [timer.bare for timer in paired]}
 
 
 def score_phase(job: Job, model_path: Path, repeats: int = 3) -> dict[str, Any]:
@@ -390,22 +416,30 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
     first = isolated(paired_phase, job, True, root / "work" / name, model_path)
     second = isolated(paired_phase, job, False, root / "work" / name, model_path)
     score = isolated(score_phase, job, model_path)
-    light = [e for phase in (first, second) for run in phase["lightning"]["runs"] for e in steady(run)]
-    bare = [e for phase in (first, second) for run in phase["bare"]["runs"] for e in steady(run)]
+    light = [e for phase in (first, second) for run in phase["lightning"] for e in steady(run)]
+    bare = [e for phase in (first, second) for run in phase["bare"] for e in steady(run)]
+    # each Lightning epoch against the bare epoch just before it
+    pairs = [mine.img_s / twin.img_s for phase in (first, second)
+             for run, twins in zip(phase["lightning"], phase["bare"]) for mine, twin in zip(steady(run), steady(twins))]
+    quartiles = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else pairs * 3
     train = {
         "section": "train", "detector": name,
         "images_per_epoch": light[0].images,
         "lightning_img_s": images_per_second(light),
         "bare_img_s": images_per_second(bare),
+        "ratio": statistics.median(pairs),
+        "ratio_quartiles": [quartiles[0], quartiles[2]],
+        "pairs": len(pairs),
         "after_batches_s": sum(e.after for e in light) / len(light),
-        **{f"lightning_{k}": first["lightning"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
-        **{f"bare_{k}": second["bare"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
+        **{f"lightning_{k}": first["memory"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
+        **{f"bare_{k}": second["memory"][k] for k in ("peak_mb", "added_mb", "cuda_mb")},
     }
-    train["ratio"] = train["lightning_img_s"] / train["bare_img_s"]
     # every epoch's rate, per process and run, so the spread behind the medians stays visible
-    train["epochs_img_s"] = {f"{kind}_{order}": [[round(e.images / e.seconds) for e in run] for run in phase[kind]["runs"]]
+    train["epochs_img_s"] = {f"{kind}_{order}": [[round(e.img_s) for e in run] for run in phase[kind]]
                              for order, phase in (("first_process", first), ("second_process", second))
                              for kind in ("lightning", "bare")}
+    train["solo_epochs_img_s"] = {"lightning": [round(e.img_s) for e in first["solo"]],
+                                  "bare": [round(e.img_s) for e in second["solo"]]}
     score["epoch_s"] = train["images_per_epoch"] / train["lightning_img_s"]
     score["score_per_epoch"] = score["seconds"] / score["epoch_s"]
     return train, {"section": "score", "detector": name, **score}, model_path
@@ -511,12 +545,15 @@ SECTIONS: list[tuple[str, str, list[Column], str]] = [
               "bare = plain PyTorch loop)", [
         Column("detector", "detector"), Column("images_per_epoch", "img/epoch", "{:,}"),
         Column("lightning_img_s", "lightning img/s", "{:,.0f}"), Column("bare_img_s", "bare img/s", "{:,.0f}"),
-        Column("ratio", "lightning/bare", "{:.2f}"), Column("after_batches_s", "val+ckpt s/epoch", "{:.2f}"),
+        Column("ratio", "lightning/bare", "{:.2f}"), Column("ratio_quartiles", "quartiles", "{0[0]:.2f}-{0[1]:.2f}"),
+        Column("pairs", "pairs"), Column("after_batches_s", "val+ckpt s/epoch", "{:.2f}"),
         Column("lightning_peak_mb", "L peak MB", MB), Column("lightning_added_mb", "L +MB", MB),
         Column("bare_peak_mb", "bare peak MB", MB), Column("bare_added_mb", "bare +MB", MB),
         Column("lightning_cuda_mb", "L cuda MB", MB), Column("bare_cuda_mb", "bare cuda MB", MB),
-    ], "val+ckpt: after the last training batch (validation, checkpoints, logging), not in img/s. "
-       "peak: RSS peak of the phase's process; +MB: its rise during the phase."),
+    ], "lightning/bare: median over pairs of adjacent epochs (a bare epoch, then a Lightning one) of their "
+       "img/s ratio; quartiles of those ratios; img/s columns: medians over all paired epochs. "
+       "val+ckpt: after the last training batch (validation, checkpoints, logging), not in img/s. "
+       "peak: RSS peak of the phase's process, each loop running first in its own; +MB: its rise during that run."),
     ("score", "Scoring throughput (detector.score_samples on the test images, AE incl. KDE)", [
         Column("detector", "detector"), Column("images", "images", "{:,}"), Column("seconds", "seconds", "{:.2f}"),
         Column("img_s", "img/s", "{:,.0f}"), Column("epoch_s", "1 epoch s", "{:.2f}"),
@@ -587,7 +624,7 @@ def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, A
         "lightning": L.__version__,
         "python": platform.python_version(),
         "data": f"{args.data} ({', '.join(f'{n} {len(s.index):,}' for n, s in splits.items())})",
-        "epochs": f"{args.epochs} per throughput run, the first is warm-up; {args.rounds} runs of each loop "
+        "epochs": f"{args.epochs} per throughput run, the first is warm-up; {args.rounds} paired runs "
                   f"per training process; dvc repro: " + pipeline_epochs_text(args),
     }
 
@@ -604,8 +641,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=3, metavar="E",
                     help="epochs per throughput run; the first is warm-up and not counted (default: 3)")
     ap.add_argument("--rounds", type=int, default=2, metavar="R",
-                    help="Lightning and bare runs take turns R times in each of the two training "
-                         "processes per detector (default: 2)")
+                    help="Lightning runs paired epoch by epoch with a bare loop, in each of the two "
+                         "training processes per detector (default: 2)")
     ap.add_argument("--pipeline-epochs", type=int, default=2, metavar="E",
                     help="ae.max_epochs, vae.max_epochs and gan.epochs for the dvc repro timing (default: 2)")
     ap.add_argument("--full", action="store_true", help="time dvc repro with params.yaml's epochs")
