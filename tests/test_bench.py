@@ -27,8 +27,10 @@ def test_bench_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFix
         assert q1 <= row["ratio"] <= q3 and row["pairs"] == 2  # 2 processes x 1 round x 1 steady epoch
         assert row["lightning_peak_mb"] > 0 and row["bare_peak_mb"] > 0
     assert train["gan"]["images_per_epoch"] == 128  # 64 normals + 64 labeled anomalies
-    for row in score.values():
+    for name, row in score.items():
         assert row["images"] == 1000 and row["img_s"] > 0 and row["peak_mb"] > 0 and row["epoch_s"] > 0
+        assert len(row["seconds_each"]) == len(row["bare_epoch_s_each"]) == 3
+        assert row["score_per_epoch"] == pytest.approx(row["score_per_bare_epoch"] * train[name]["ratio"])
     kde = {r["precision"]: r for r in rows if r["section"] == "kde"}
     assert set(kde) == {"float32", "float64"} and all(r["queries"] == 1000 for r in kde.values())
     assert kde["float64"]["max_abs_diff"] < 1e-6 and kde["float64"]["torch_direct_diff"] < 1e-6

@@ -366,22 +366,29 @@ def paired_phase(job: Job, lightning_first: bool, work: Path, model_path: Path) 
 
 
 def score_phase(job: Job, model_path: Path, repeats: int = 3) -> dict[str, Any]:
-    """``score_samples`` on the test images, after one untimed batch (lazy initialisation);
-    the median of ``repeats`` timings, for the same reason as :func:`images_per_second`."""
-    keep_freed_memory()
-    torch.set_num_threads(job.threads)
+    """``score_samples`` on the test images, ``repeats`` times, each pass followed by one bare
+    training epoch on a fresh copy of the model, so that scoring is compared with training in
+    the same seconds of the same process (the target is scoring faster than an epoch, and either
+    drifts by up to a third between processes). Peak memory and the first (untimed) pass come
+    before any training. Seconds are medians, for the same reason as :func:`images_per_second`;
+    ``score_per_bare_epoch`` is the median of the paired ratios."""
+    splits = job.setup()
     detector = detector_class(job.name).load(model_path, job.section)
-    images = load_splits(job.prepared)["test"].images
-    times = []
+    images = splits["test"].images
     with peak_memory(detector.device) as memory:
-        detector.score_samples(images[: job.section.eval_batch_size])
-        for _ in range(repeats):
-            start = time.perf_counter()
-            detector.score_samples(images)  # returns numpy arrays: GPU work has finished
-            times.append(time.perf_counter() - start)
+        detector.score_samples(images)  # lazy initialisation, caches
+    train_epoch = bare_loop(job.detector(), splits)
+    timed_epochs([0], train_epoch, detector.device)  # warm-up
+    times, epochs = [], []
+    for epoch in range(1, repeats + 1):
+        start = time.perf_counter()
+        detector.score_samples(images)  # returns numpy arrays: GPU work has finished
+        times.append(time.perf_counter() - start)
+        epochs += timed_epochs([epoch], train_epoch, detector.device)
     seconds = statistics.median(times)
     return {"images": len(images), "seconds": seconds, "img_s": len(images) / seconds,
-            "seconds_each": times, **memory}
+            "seconds_each": times, "bare_epoch_s_each": [e.seconds for e in epochs],
+            "score_per_bare_epoch": statistics.median(t / e.seconds for t, e in zip(times, epochs)), **memory}
 
 
 #: imported once by the server that phase processes fork from (not this module itself: a child
@@ -441,7 +448,8 @@ def detector_rows(name: str, raw: dict[str, Any], prepared: Path, root: Path,
     train["solo_epochs_img_s"] = {"lightning": [round(e.img_s) for e in first["solo"]],
                                   "bare": [round(e.img_s) for e in second["solo"]]}
     score["epoch_s"] = train["images_per_epoch"] / train["lightning_img_s"]
-    score["score_per_epoch"] = score["seconds"] / score["epoch_s"]
+    # a Lightning epoch takes bare epoch / ratio: both factors measured in pairs
+    score["score_per_epoch"] = score["score_per_bare_epoch"] * train["ratio"]
     return train, {"section": "score", "detector": name, **score}, model_path
 
 
@@ -559,8 +567,10 @@ SECTIONS: list[tuple[str, str, list[Column], str]] = [
         Column("img_s", "img/s", "{:,.0f}"), Column("epoch_s", "1 epoch s", "{:.2f}"),
         Column("score_per_epoch", "score/epoch", "{:.2f}"), Column("peak_mb", "peak MB", MB),
         Column("added_mb", "+MB", MB), Column("cuda_mb", "cuda MB", MB),
-    ], "1 epoch: the training batches of one Lightning epoch (img/epoch / lightning img/s above); "
-       "score/epoch < 1 means scoring the test images is faster than training one epoch."),
+    ], "1 epoch: the training batches of one Lightning epoch (img/epoch / lightning img/s above). score/epoch: "
+       "each timed pass is followed by one bare training epoch in the same process; the median of those "
+       "ratios times lightning/bare above (a Lightning epoch lasts a bare one / that ratio). < 1 means "
+       "scoring the test images is faster than training one epoch."),
     ("kde", "KDE on the AE's codes (CPU): scikit-learn KernelDensity vs fmnist_ad.kde.GaussianKDE", [
         Column("precision", "torch dtype"), Column("reference", "reference codes", "{:,}"),
         Column("queries", "queries", "{:,}"), Column("dim", "dim"),
