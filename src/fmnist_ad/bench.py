@@ -55,7 +55,6 @@ from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.params import TrainingParams, parse_params
 from fmnist_ad.prepare import Split, load_splits, prepare
 from fmnist_ad.sandbox import REPO, make_project, run, write_mirror
-from fmnist_ad.tensors import to_tensor
 from fmnist_ad.training import LossModule, fit
 
 DETECTORS = ("ae", "vae", "gan")
@@ -471,11 +470,8 @@ def kde_rows(raw: dict[str, Any], prepared: Path, model_path: Path) -> list[dict
     and float64 on the trained AE's codes (its normal training codes as reference, the test
     images' codes as queries, on the CPU), all against direct sums, which say who is right where
     they differ."""
-    section = parse_params(raw).ae
-    detector = detector_class("ae").load(model_path, section)
-    with torch.inference_mode():
-        x = to_tensor(load_splits(prepared)["test"].images)
-        codes = torch.cat([detector.model.encode(b) for b in x.split(section.eval_batch_size)]).double()
+    detector = detector_class("ae").load(model_path, parse_params(raw).ae)
+    codes = detector.encode(load_splits(prepared)["test"].images).double()
     points, bandwidth = detector.kde.points, detector.kde.bandwidth
     sklearn_kde = KernelDensity(bandwidth=bandwidth).fit(points.numpy())
     start = time.perf_counter()

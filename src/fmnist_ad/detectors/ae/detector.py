@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from fmnist_ad.detectors.ae.loss import ae_loss, per_image_mse
@@ -51,11 +52,14 @@ class AEDetector(Detector):
                              shuffle=True, seed=self.params.seed),
                 batch_loader(to_tensor(val.images), batch_size=self.params.eval_batch_size, shuffle=False))
 
+    def encode(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The 64-dimensional codes of ``images`` (N, code size), on the CPU: what the KDE sees."""
+        return torch.cat(self._batched(images, self.model.encode)).cpu()
+
     def after_fit(self, splits: dict[str, Split]) -> None:
         """KDE on the codes of normal training images; z-statistics from validation normals."""
         train = splits["train"]
-        codes = torch.cat(self._batched(train.images[train.labels == 0], self.model.encode))
-        self.kde.fit(codes.cpu())
+        self.kde.fit(self.encode(train.images[train.labels == 0]))
         self.standardise = {}
         val_normal = splits["val"].images[splits["val"].labels == 0]
         raw = self.score_samples(val_normal)
