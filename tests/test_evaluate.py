@@ -21,7 +21,7 @@ def table() -> pd.DataFrame:
 
 def _thresholds(cut: float) -> dict:
     rule = {"cut": {"s": cut}}
-    return {"main_score": "s", "report": rule, "f1": rule, "fpr": rule}
+    return {"main_score": "s", "report": rule, "f1": rule, "mcc": rule, "fpr": rule}
 
 
 def test_metrics_match_sklearn(table: pd.DataFrame) -> None:

@@ -34,7 +34,7 @@ def test_repro_produces_metrics_and_plots(project: Path) -> None:
     for name in DETECTORS:
         m = json.loads((project / "metrics" / f"{name}.json").read_text())
         assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["auprc"] <= 1.0
-        for rule in ("report", "f1", "fpr"):
+        for rule in ("report", "f1", "mcc", "fpr"):
             assert m[f"{rule}_tp"] + m[f"{rule}_fn"] == m["test_anomaly"]
         for plot in ("roc.csv", "pr.csv", "hist.csv", "confusion.csv"):
             assert (project / "plots" / name / plot).is_file()
@@ -207,3 +207,17 @@ def test_killed_training_leaves_nothing_valid_and_repro_recovers(project: Path) 
     _run([sys.executable, "-m", "dvc", "repro"], project)
     assert (project / "data" / "models" / "ae" / "model.pt").is_file()
     assert "up to date" in _run([sys.executable, "-m", "dvc", "status"], project).stdout
+
+
+def test_one_protocol_cell_through_dvc(project: Path) -> None:
+    """A cell of protocols/dvc.yaml runs alone from the root pipeline's data, writes its metrics
+    and is then up to date; the default pipeline is not touched by it."""
+    target = "protocols/dvc.yaml:ae@tshirt-7"
+    _run([sys.executable, "-m", "dvc", "repro", "--single-item", target], project)
+    m = json.loads((project / "metrics" / "protocols" / "tshirt-ae-7.json").read_text())
+    assert m["main_score"] == "combined" and m["labels_in_training"] == 0
+    test = (project / "data" / "protocols" / "tshirt-ae-7" / "test.csv")
+    assert test.is_file()
+    status = _run([sys.executable, "-m", "dvc", "status", target], project).stdout
+    assert "up to date" in status
+    assert "Data and pipelines are up to date" in _run([sys.executable, "-m", "dvc", "repro"], project).stdout

@@ -81,7 +81,7 @@ def test_summary_json_nested_per_model(project: Path) -> None:
         s = summary[model]
         assert s["main_score"] == main
         assert s["auroc"] == m["auroc"] and s["auprc"] == m["auprc"]
-        for rule in ("report", "f1", "fpr"):
+        for rule in ("report", "f1", "mcc", "fpr"):
             for stat in ("accuracy", "precision", "recall", "f1"):
                 assert s[f"{rule}_{stat}"] == m[f"{rule}_{stat}"]
         assert (s["epochs"], s["train_seconds"], s["device"]) == (5, 12.5, "cpu")

@@ -121,7 +121,8 @@ class AEParams(TrainingParams):
 
     @model_validator(mode="after")
     def _scores_exist(self) -> AEParams:
-        _check_scores(self, ("mse", "kde", "combined") if self.combine else ("mse", "kde"))
+        unsupervised = ("mse", "kde", "combined") if self.combine else ("mse", "kde")
+        _check_scores(self, (*unsupervised, "kde_ratio", "mse_gap"))
         return self
 
 
@@ -142,12 +143,12 @@ class VAEParams(TrainingParams):
     max_epochs: PositiveInt = 100
     patience: PositiveInt = 3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    main_score: str = "bce"
+    main_score: str = "bce_excess"
     threshold: ThresholdParams = ThresholdParams(report_rule="midpoint")
 
     @model_validator(mode="after")
     def _scores_exist(self) -> VAEParams:
-        _check_scores(self, ("bce", "elbo"))
+        _check_scores(self, ("bce", "elbo", "bce_excess", "elbo_excess"))
         return self
 
 

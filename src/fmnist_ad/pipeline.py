@@ -124,7 +124,7 @@ def run_evaluate(params_path: Path, model: str, scores_dir: Path, thresholds_pat
     with atomic_dir(plots_dir) as tmp:
         for name, frame in curves(test, thresholds["main_score"]).items():
             frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
-        confusion_rows(test, thresholds["f1"]).to_csv(tmp / "confusion.csv", index=False)
+        confusion_rows(test, thresholds["mcc"]).to_csv(tmp / "confusion.csv", index=False)
 
 
 def main(fn: Callable[[], None]) -> None:

@@ -25,7 +25,11 @@ from fmnist_ad.thresholds import RULES, predict
 
 DPI = 110
 RULE_STATS = ("accuracy", "precision", "recall", "f1")
-RULE_STYLES = {"report": ("black", "-"), "f1": ("tab:green", "--"), "fpr": ("tab:purple", ":")}
+RULE_STYLES = {"report": ("black", "-"), "f1": ("tab:green", "--"), "mcc": ("tab:orange", "-."),
+               "fpr": ("tab:purple", ":")}
+#: rules whose test confusion matrices are drawn side by side: the report's F1 and the one that
+#: does not degenerate under imbalance
+CONFUSION_RULES = ("f1", "mcc")
 #: DVCLive's per-step epoch counter: bookkeeping, not a training curve
 SKIPPED_CURVES = frozenset({"epoch"})
 LABEL_NAMES = ("normal", "anomalous")
@@ -138,8 +142,10 @@ def summary_markdown(summary: dict[str, dict[str, Any]]) -> str:
         + markdown_table(summary_frame(summary))
         + "\nAUROC and AUPRC come from the continuous main score. Threshold rules, all fitted on "
           "validation data only: `report` = the project report's rule (distance or midpoint, see "
-          "params.yaml), `f1` = the main-score cut with the best validation F1, `fpr` = the lowest "
-          "main-score cut whose validation false-positive rate is at most `target_fpr`.\n"
+          "params.yaml), `f1` = the main-score cut with the best validation F1, `mcc` = the cut with "
+          "the best validation Matthews correlation (does not degenerate when anomalies dominate "
+          "validation), `fpr` = the lowest main-score cut whose validation false-positive rate is at "
+          "most `target_fpr`.\n"
     )
 
 
@@ -215,23 +221,25 @@ def hist_figure(out: ModelOutputs, bins: int = 60) -> Figure:
 
 
 def confusion_figure(out: ModelOutputs) -> Figure:
-    """Test confusion matrix of the F1 rule (cut chosen for F1 on validation)."""
-    rule = out.thresholds["f1"]
+    """Test confusion matrices of the F1 and MCC rules (cuts chosen on validation), side by side."""
     labels, _ = _labels_scores(out)
-    counts = confusion_matrix(labels, predict(rule, out.test), labels=[0, 1])
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(5, 4.3), layout="constrained")
-    ax = fig.subplots()
-    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for (r, c), n in np.ndenumerate(counts):
-        ax.text(c, r, f"{n}\n{share[r, c]:.1%}", ha="center", va="center", fontsize=12,
-                color="white" if share[r, c] > 0.5 else "black")
-    ticks = [0, 1]
-    ax.set(xticks=ticks, yticks=ticks, xticklabels=LABEL_NAMES, yticklabels=LABEL_NAMES,
-           xlabel="predicted", ylabel="actual")
-    cut = ", ".join(f"{name} >= {value:.4g}" for name, value in rule["cut"].items())
-    ax.set_title(f"{out.name}: test confusion, F1 rule\n({cut})")
-    fig.colorbar(image, ax=ax, label="share of the actual class")
+    fig = Figure(figsize=(9.5, 4.3), layout="constrained")
+    axes = fig.subplots(1, len(CONFUSION_RULES))
+    for ax, name in zip(axes, CONFUSION_RULES):
+        rule = out.thresholds[name]
+        counts = confusion_matrix(labels, predict(rule, out.test), labels=[0, 1])
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for (r, c), n in np.ndenumerate(counts):
+            ax.text(c, r, f"{n}\n{share[r, c]:.1%}", ha="center", va="center", fontsize=12,
+                    color="white" if share[r, c] > 0.5 else "black")
+        ticks = [0, 1]
+        ax.set(xticks=ticks, yticks=ticks, xticklabels=LABEL_NAMES, yticklabels=LABEL_NAMES,
+               xlabel="predicted", ylabel="actual")
+        cut = ", ".join(f"{score} >= {value:.4g}" for score, value in rule["cut"].items())
+        ax.set_title(f"{name} rule ({cut})", fontsize=10)
+    fig.colorbar(image, ax=axes, label="share of the actual class")
+    fig.suptitle(f"{out.name}: test confusion")
     return fig
 
 

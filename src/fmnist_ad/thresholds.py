@@ -1,11 +1,15 @@
-"""Three threshold rules, all fitted on validation scores only.
+"""Four threshold rules, all fitted on validation scores only.
 
 An image is predicted anomalous when its score is >= the cut. Rules:
 - ``report``: the project report's rule. ``distance``: every listed score at least k
   validation-normal standard deviations above the validation-normal mean, one shared k chosen
   for validation accuracy. ``midpoint``: halfway between the mean validation score of normals (NL)
   and of anomalies (AL); the report leaves the exact point open, we take the midpoint.
-- ``f1``: the cut on the main score with the best validation F1.
+- ``f1``: the cut on the main score with the best validation F1 (the report's metric). Under
+  imbalance it degenerates: with 90% anomalies in validation, flagging everything already scores
+  F1 0.947, so the cut drifts down and flags most normals.
+- ``mcc``: the cut on the main score with the best validation Matthews correlation, which is 0
+  for any constant verdict and weighs both classes whatever their shares.
 - ``fpr``: the lowest cut on the main score whose validation false-positive rate is <= target.
 """
 
@@ -18,7 +22,7 @@ import pandas as pd
 
 from fmnist_ad.params import ThresholdParams
 
-RULES = ("report", "f1", "fpr")
+RULES = ("report", "f1", "mcc", "fpr")
 
 
 def counts_at_cuts(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -44,10 +48,19 @@ def _f1(c: dict[str, np.ndarray]) -> np.ndarray:
     return np.divide(2 * c["tp"], denom, out=np.zeros(len(denom)), where=denom > 0)
 
 
+def _mcc(c: dict[str, np.ndarray]) -> np.ndarray:
+    tp, fp, fn, tn = (c[k].astype(np.float64) for k in ("tp", "fp", "fn", "tn"))
+    denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return np.divide(tp * tn - fp * fn, denom, out=np.zeros(len(denom)), where=denom > 0)
+
+
+OBJECTIVES = {"accuracy": _accuracy, "f1": _f1, "mcc": _mcc}
+
+
 def best_cut(scores: np.ndarray, labels: np.ndarray, objective: str) -> float:
-    """The cut maximising validation ``accuracy`` or ``f1`` (lowest cut on ties)."""
+    """The cut maximising validation ``accuracy``, ``f1`` or ``mcc`` (lowest cut on ties)."""
     c = counts_at_cuts(scores, labels)
-    values = _accuracy(c) if objective == "accuracy" else _f1(c)
+    values = OBJECTIVES[objective](c)
     return float(c["cut"][int(np.argmax(values))])
 
 
@@ -70,7 +83,7 @@ def _min_z(df: pd.DataFrame, stats: dict[str, tuple[float, float]]) -> np.ndarra
 
 
 def fit_thresholds(val: pd.DataFrame, main_score: str, params: ThresholdParams) -> dict[str, Any]:
-    """Fit all three rules on the validation score table (columns: label + score columns)."""
+    """Fit all four rules on the validation score table (columns: label + score columns)."""
     labels = val["label"].to_numpy()
     if labels.min() == labels.max():
         raise ValueError("validation holds only one class; thresholds need normals and anomalies "
@@ -91,6 +104,7 @@ def fit_thresholds(val: pd.DataFrame, main_score: str, params: ThresholdParams) 
         "main_score": main_score,
         "report": report,
         "f1": {"scores": [main_score], "cut": {main_score: best_cut(main, labels, "f1")}},
+        "mcc": {"scores": [main_score], "cut": {main_score: best_cut(main, labels, "mcc")}},
         "fpr": {"scores": [main_score], "target_fpr": params.target_fpr,
                 "cut": {main_score: fpr_cut(main, labels, params.target_fpr)}},
     }

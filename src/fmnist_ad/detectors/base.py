@@ -39,6 +39,9 @@ class Detector(ABC):
     monitor_mode: ClassVar[str] = "min"
     #: raw per-image score names, in table column order
     score_names: ClassVar[tuple[str, ...]]
+    #: scores that use the labels of training images (present only where a protocol labels
+    #: training anomalies); every other score is unsupervised
+    labeled_score_names: ClassVar[tuple[str, ...]] = ()
     #: whether a training step runs backward through part of the model only (DDP must then
     #: look for unused parameters)
     partial_backward: ClassVar[bool] = False
@@ -85,6 +88,9 @@ class Detector(ABC):
     @property
     def main_score(self) -> str:
         return self.params.main_score
+
+    def uses_training_labels(self, score: str) -> bool:
+        return score in self.labeled_score_names
 
     @property
     def device(self) -> torch.device:

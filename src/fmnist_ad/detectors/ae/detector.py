@@ -1,4 +1,5 @@
-"""AE + KDE detector: reconstruction MSE, code density, and their standardised average."""
+"""AE + KDE detector: reconstruction MSE, code density, their standardised average, and (where
+the protocol labels training anomalies) the report's normal-versus-anomalous comparisons."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from fmnist_ad.detectors.ae.loss import ae_loss, per_image_mse
 from fmnist_ad.detectors.ae.model import ConvAutoencoder
 from fmnist_ad.detectors.base import Detector
+from fmnist_ad.errors import UserError
 from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.params import AEParams
 from fmnist_ad.prepare import Split
@@ -20,9 +22,22 @@ if TYPE_CHECKING:
     import lightning.pytorch as L
 
 
+class LabelsNeededError(UserError, ValueError):
+    """A score that compares normal and anomalous training images was asked of a protocol
+    that labels no training anomaly."""
+
+
 class AEDetector(Detector):
-    """Scores: ``mse`` (reconstruction), ``kde`` (-log density of the code under the codes of
-    normal training images) and ``combined`` (mean of both, z-standardised on validation normals).
+    """Unsupervised scores: ``mse`` (reconstruction), ``kde`` (-log density of the code under the
+    codes of the unlabeled training split) and ``combined`` (mean of both, z-standardised on
+    validation normals).
+
+    Scores that use training labels, present when the protocol labels training anomalies
+    (contamination of the training split, or the ``labeled`` split), as the report does: it
+    knows which training images are anomalous and asks which group an image is closer to.
+    ``kde_ratio`` = log density of the code under the anomalous training codes minus that under
+    the normal ones; ``mse_gap`` = distance of the image's MSE to the normal training images'
+    mean MSE minus its distance to the anomalous ones' (positive: nearer the anomalies).
 
     Trained on the unlabeled training split (it may hold anomalies when contaminated); early
     stopping watches the reconstruction loss of validation normals.
@@ -31,11 +46,16 @@ class AEDetector(Detector):
     name = "ae"
     arch_keys = ("channels",)
     score_names = ("mse", "kde", "combined")
+    labeled_score_names = ("kde_ratio", "mse_gap")
     params: AEParams
 
     def __init__(self, params: AEParams) -> None:
         super().__init__(params)
-        self.kde = GaussianKDE(params.kde_bandwidth, dtype=getattr(torch, params.kde_precision))
+        dtype = getattr(torch, params.kde_precision)
+        self.kde = GaussianKDE(params.kde_bandwidth, dtype=dtype)
+        self.kde_normal = GaussianKDE(params.kde_bandwidth, dtype=dtype)
+        self.kde_anomaly = GaussianKDE(params.kde_bandwidth, dtype=dtype)
+        self.mse_means: tuple[float, float] | None = None  # (normal, anomalous) training images
         self.standardise: dict[str, tuple[float, float]] = {}
 
     def build_model(self) -> ConvAutoencoder:
@@ -47,6 +67,13 @@ class AEDetector(Detector):
         return LossModule(self.model, ae_loss, self.params.lr, self.params.weight_decay)
 
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:
+        wanted = [s for s in (self.params.main_score, *(self.params.threshold.report_scores or ()))
+                  if s in self.labeled_score_names]
+        if wanted and not len(labeled_anomalies(splits)):
+            raise LabelsNeededError(
+                f"ae scores {wanted} compare normal and anomalous training images, but this protocol "
+                "labels no training anomaly; set protocol.train_contamination or "
+                "protocol.labeled_anomalies above 0, or pick another ae.main_score / report_scores")
         val = splits["val"].subset(splits["val"].labels == 0)
         return (batch_loader(to_tensor(splits["train"].images), batch_size=self.params.batch_size,
                              shuffle=True, seed=self.params.seed),
@@ -57,27 +84,50 @@ class AEDetector(Detector):
         return torch.cat(self._batched(images, self.model.encode)).cpu()
 
     def after_fit(self, splits: dict[str, Split]) -> None:
-        """KDE on the codes of normal training images; z-statistics from validation normals."""
+        """KDE on the codes of the unlabeled training split; where training anomalies are
+        labeled, KDEs and mean MSEs of the normal and the anomalous training images apart;
+        z-statistics from validation normals."""
         train = splits["train"]
-        self.kde.fit(self.encode(train.images[train.labels == 0]))
+        codes = self.encode(train.images)
+        self.kde.fit(codes)
+        anomalies = labeled_anomalies(splits)
+        if len(anomalies):
+            normal = train.images[train.labels == 0]
+            self.kde_normal.fit(codes[torch.as_tensor(train.labels == 0)])
+            self.kde_anomaly.fit(self.encode(anomalies))
+            self.mse_means = (float(self.score_samples(normal)["mse"].mean()),
+                              float(self.score_samples(anomalies)["mse"].mean()))
         self.standardise = {}
         val_normal = splits["val"].images[splits["val"].labels == 0]
         raw = self.score_samples(val_normal)
         self.standardise = {k: (float(raw[k].mean()), float(raw[k].std() or 1.0)) for k in self.params.combine}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"kde_points": self.kde.points, "kde_bandwidth": self.kde.bandwidth,
-                "standardise": self.standardise}
+        state = {"kde_points": self.kde.points, "kde_bandwidth": self.kde.bandwidth,
+                 "standardise": self.standardise}
+        if self.mse_means is not None:
+            state.update(kde_normal=(self.kde_normal.points, self.kde_normal.bandwidth),
+                         kde_anomaly=(self.kde_anomaly.points, self.kde_anomaly.bandwidth),
+                         mse_means=self.mse_means)
+        return state
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.kde.restore(state["kde_points"], state["kde_bandwidth"])
         self.standardise = state["standardise"]
+        if "mse_means" in state:
+            self.kde_normal.restore(*state["kde_normal"])
+            self.kde_anomaly.restore(*state["kde_anomaly"])
+            self.mse_means = tuple(state["mse_means"])
 
     def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         code = self.model.encode(x)
         scores = {"mse": per_image_mse(x, self.model.decode(code))}
         if self.kde.points is not None:
             scores["kde"] = -self.kde.score_samples(code)
+        if self.mse_means is not None:
+            normal_mse, anomaly_mse = self.mse_means
+            scores["kde_ratio"] = self.kde_anomaly.score_samples(code) - self.kde_normal.score_samples(code)
+            scores["mse_gap"] = (scores["mse"] - normal_mse).abs() - (scores["mse"] - anomaly_mse).abs()
         if self.standardise:
             z = [(scores[k].double() - mu) / sd for k, (mu, sd) in self.standardise.items()]
             scores["combined"] = torch.stack(z).mean(dim=0)
@@ -85,3 +135,10 @@ class AEDetector(Detector):
 
     def _reconstruct_batch(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+def labeled_anomalies(splits: dict[str, Split]) -> np.ndarray:
+    """Training images known to be anomalous: the training split's contamination and the
+    ``labeled`` split."""
+    train = splits["train"]
+    return np.concatenate([train.images[train.labels == 1], splits["labeled"].images])

@@ -33,6 +33,7 @@ class GANDetector(Detector):
     monitor = "val/auroc"
     monitor_mode = "max"
     score_names = ("l1", "mse")
+    labeled_score_names = ("l1", "mse")  # trained against labeled anomalies
     partial_backward = True
     params: GANParams
     model: GANModel

@@ -1,4 +1,5 @@
-"""VAE detector: reconstruction BCE at the posterior mean and a sampled negative ELBO."""
+"""VAE detector: reconstruction BCE at the posterior mean and the negative ELBO, each also with
+the input's own pixel entropy removed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from fmnist_ad.detectors.base import Detector
-from fmnist_ad.detectors.vae.loss import kl_divergence, per_image_bce, vae_loss
+from fmnist_ad.detectors.vae.loss import kl_divergence, per_image_bce, pixel_entropy, vae_loss
 from fmnist_ad.detectors.vae.model import ConvVAE
 from fmnist_ad.params import VAEParams
 from fmnist_ad.prepare import Split
@@ -24,6 +25,9 @@ class VAEDetector(Detector):
     """Scores: ``bce`` (reconstruction from z = mu, deterministic) and ``elbo`` (negative ELBO:
     the analytic KL plus the BCE, either at z = mu when ``elbo_samples`` is 0, a deterministic
     plug-in estimate that costs no extra decoder pass, or averaged over that many draws of z).
+    ``bce_excess`` and ``elbo_excess`` are the same minus the input's summed pixel entropy
+    (:func:`~fmnist_ad.detectors.vae.loss.pixel_entropy`), which otherwise ranks images by
+    their amount of mid-grey ink rather than by how well they are reconstructed.
 
     Trained on the normal training images only (the report's setting, even when the unlabeled
     split is contaminated); early stopping watches the loss on validation normals.
@@ -31,7 +35,7 @@ class VAEDetector(Detector):
 
     name = "vae"
     arch_keys = ("channels", "latent_dim", "hidden")
-    score_names = ("bce", "elbo")
+    score_names = ("bce", "elbo", "bce_excess", "elbo_excess")
     params: VAEParams
 
     def __init__(self, params: VAEParams) -> None:
@@ -72,7 +76,9 @@ class VAEDetector(Detector):
             z = torch.cat([mu, (mu + torch.exp(0.5 * logvar) * eps).flatten(0, 1)])
         bce = per_image_bce(x.repeat(1 + samples, 1, 1, 1), self.model.decode(z)).view(1 + samples, len(x))
         reconstruction = bce[1:].mean(dim=0) if samples else bce[0]
-        return {"bce": bce[0], "elbo": reconstruction + kl_divergence(mu, logvar)}
+        elbo = reconstruction + kl_divergence(mu, logvar)
+        entropy = pixel_entropy(x)
+        return {"bce": bce[0], "elbo": elbo, "bce_excess": bce[0] - entropy, "elbo_excess": elbo - entropy}
 
     def _reconstruct_batch(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.decode(self.model.encode(x)[0])

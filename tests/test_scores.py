@@ -1,0 +1,91 @@
+"""The scores and the threshold rule of the scores issue, on hand-made tensors with known values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fmnist_ad.detectors.ae import AEDetector
+from fmnist_ad.detectors.ae.detector import LabelsNeededError, labeled_anomalies
+from fmnist_ad.detectors.vae.loss import per_image_bce, pixel_entropy
+from fmnist_ad.params import AEParams, ThresholdParams
+from fmnist_ad.prepare import Split
+from fmnist_ad.thresholds import best_cut, fit_thresholds
+
+
+def test_pixel_entropy_of_constant_images() -> None:
+    x = torch.stack([torch.full((1, 28, 28), 0.5), torch.zeros(1, 28, 28), torch.ones(1, 28, 28)])
+    h = pixel_entropy(x)
+    assert h[0].item() == pytest.approx(784 * math.log(2))
+    assert h[1].item() == 0.0 and h[2].item() == 0.0
+
+
+def test_bce_minus_entropy_is_the_pixelwise_kl() -> None:
+    """BCE(x, p) - H(x) = sum KL(Ber(x) || Ber(p)): zero for a perfect reconstruction, positive
+    otherwise, whatever the amount of grey in x."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 28, 28)
+    assert (per_image_bce(x, x) - pixel_entropy(x)).abs().max().item() < 1e-2
+    p = torch.rand(4, 1, 28, 28).clamp(0.01, 0.99)
+    kl = (x * torch.log(x / p) + (1 - x) * torch.log((1 - x) / (1 - p))).flatten(1).sum(1)
+    assert torch.allclose(per_image_bce(x, p) - pixel_entropy(x), kl, rtol=1e-4)
+
+
+def test_mcc_cut_does_not_flag_everything_under_imbalance() -> None:
+    """90% anomalies: flagging everything gives F1 0.947, so the F1 cut drops below every normal;
+    the MCC cut separates."""
+    normals = np.arange(10, dtype=float)                      # 0..9
+    anomalies = np.concatenate([np.linspace(0, 9, 30), np.linspace(20, 30, 60)])
+    scores = np.concatenate([normals, anomalies])
+    labels = np.array([0] * 10 + [1] * 90)
+    assert best_cut(scores, labels, "f1") == 0.0               # flags all: F1 180/190 = 0.947
+    assert best_cut(scores, labels, "mcc") == 20.0             # tp 60, tn 10: MCC 0.41 (all: 0)
+    t = fit_thresholds(pd.DataFrame({"label": labels, "s": scores}), "s", ThresholdParams())
+    assert t["mcc"]["cut"] == {"s": 20.0}
+
+
+def _split(images: np.ndarray, labels: list[int]) -> Split:
+    labels_arr = np.array(labels, dtype=np.uint8)
+    return Split(images, labels_arr.astype(np.int64), labels_arr, np.arange(len(images)))
+
+
+def _images(brightness: float, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((n, 28, 28), dtype=np.uint8)
+    img[:, 8:20, 8:20] = int(brightness * 255)
+    return (img + rng.integers(0, 20, size=img.shape)).astype(np.uint8)
+
+
+def test_ae_labeled_scores_compare_the_two_training_groups() -> None:
+    """With labeled training anomalies the AE scores kde_ratio and mse_gap: an image like the
+    anomalies scores higher than one like the normals; without labels those scores are absent."""
+    params = AEParams(channels=[4, 8, 8], max_epochs=1, eval_batch_size=16)
+    normal, anomalous = _images(0.2, 24, 0), _images(1.0, 24, 1)
+    splits = {"train": _split(np.concatenate([normal, anomalous[:12]]), [0] * 24 + [1] * 12),
+              "labeled": _split(anomalous[12:], [1] * 12),
+              "val": _split(np.concatenate([normal[:4], anomalous[:4]]), [0] * 4 + [1] * 4)}
+    assert len(labeled_anomalies(splits)) == 24
+    detector = AEDetector(params)
+    detector.after_fit(splits)
+    scores = detector.score_samples(np.concatenate([_images(0.2, 4, 5), _images(1.0, 4, 6)]))
+    assert {"mse", "kde", "combined", "kde_ratio", "mse_gap"} <= set(scores)
+    assert scores["kde_ratio"][4:].min() > scores["kde_ratio"][:4].max()
+    assert detector.uses_training_labels("kde_ratio") and not detector.uses_training_labels("kde")
+
+    unlabeled = {**splits, "train": _split(normal, [0] * 24), "labeled": _split(normal[:0], [])}
+    plain = AEDetector(params)
+    plain.after_fit(unlabeled)
+    assert "kde_ratio" not in plain.score_samples(normal[:2])
+
+
+def test_ae_label_scores_without_labels_are_refused_before_training() -> None:
+    params = AEParams(channels=[4, 8, 8], main_score="kde_ratio")
+    normal = _images(0.2, 8, 0)
+    splits = {"train": _split(normal, [0] * 8), "labeled": _split(normal[:0], []),
+              "val": _split(normal, [0] * 8)}
+    with pytest.raises(LabelsNeededError, match="train_contamination"):
+        AEDetector(params).loaders(splits)
