@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from fmnist_ad.cells import cell_params, run_cell
-from fmnist_ad.pipeline import main
+from fmnist_ad.pipeline.entry import main
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -3,8 +3,8 @@
 import argparse
 from pathlib import Path
 
-from fmnist_ad.cells import write_summary
-from fmnist_ad.pipeline import main
+from fmnist_ad.cells_summary import write_summary
+from fmnist_ad.pipeline.entry import main
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from fmnist_ad.pipeline import main
+from fmnist_ad.pipeline.entry import main
 from fmnist_ad.report import write_report
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from conftest import small_params
-from fmnist_ad.cells import PresetError, cell_params, merge, run_cell, summarise, write_summary
+from fmnist_ad.cells import PresetError, cell_params, merge, run_cell
+from fmnist_ad.cells_summary import summarise, write_summary
 from fmnist_ad.download import fetch
 from fmnist_ad.params import parse_params
 from fmnist_ad.sandbox import REPO

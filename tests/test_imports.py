@@ -21,7 +21,8 @@ def loaded_after(code: str) -> set[str]:
 
 def test_stage_entry_points_import_neither_torch_nor_lightning() -> None:
     """What every stage script imports (download, prepare, threshold, evaluate and report stop there)."""
-    loaded = loaded_after("import fmnist_ad.pipeline, fmnist_ad.errors, fmnist_ad.report")
+    loaded = loaded_after("import fmnist_ad.pipeline.entry, fmnist_ad.pipeline.data, "
+                          "fmnist_ad.pipeline.threshold, fmnist_ad.pipeline.evaluate, fmnist_ad.report")
     assert not loaded & {"torch", "lightning", "dvclive"}
 
 

@@ -18,7 +18,8 @@ from fmnist_ad.detectors import detector_class
 from fmnist_ad.detectors.base import CheckpointError
 from fmnist_ad.download import fetch
 from fmnist_ad.params import parse_params
-from fmnist_ad.pipeline import run_threshold, run_train
+from fmnist_ad.pipeline.threshold import run_threshold
+from fmnist_ad.pipeline.train import run_train
 from fmnist_ad.prepare import load_splits, prepare
 from fmnist_ad.training import NonFiniteLossError, fit
 

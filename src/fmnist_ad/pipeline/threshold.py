@@ -1,0 +1,23 @@
+"""Stage `threshold@M`: the threshold rules, fitted on the validation score table only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from fmnist_ad.atomic import write_json
+from fmnist_ad.params import load_params
+from fmnist_ad.thresholds import fit_thresholds
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the `score` stage first")
+    return pd.read_csv(path)
+
+
+def run_threshold(params_path: Path, model: str, scores_dir: Path, out_path: Path) -> None:
+    section = getattr(load_params(params_path), model)
+    val = read_scores(scores_dir / "val.csv")  # validation only: the test table is never read here
+    write_json(out_path, {"model": model, **fit_thresholds(val, section.main_score, section.threshold)})
