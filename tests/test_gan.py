@@ -12,7 +12,7 @@ import torch
 from fmnist_ad.detectors.base import CheckpointError
 from fmnist_ad.detectors.gan import GANDetector
 from fmnist_ad.detectors.gan.augment import augment
-from fmnist_ad.detectors.gan.data import GroupBatchSampler, interleaved_loader
+from fmnist_ad.detectors.gan.data import PairedBatchSampler, paired_loader
 from fmnist_ad.detectors.gan.loss import (abc_loss, latent_loss, lsgan_d_loss, lsgan_g_loss,
                                           patch_loss, per_image_l1)
 from fmnist_ad.detectors.gan.model import GANModel
@@ -103,26 +103,29 @@ def test_augment_keeps_shape_range_and_is_seeded() -> None:
 
 
 # --- training -----------------------------------------------------------------------------
-def test_group_batches_cover_each_group_once_and_reshuffle_per_epoch() -> None:
-    sampler = GroupBatchSampler(10, 7, batch_size=4, seed=3)
+def test_paired_batches_hold_both_groups_and_reshuffle_per_epoch() -> None:
+    """Every batch: normals first, then as many anomalies; an epoch covers each normal once and
+    cycles the fewer anomalies."""
+    sampler = PairedBatchSampler(10, 7, batch_size=4, seed=3)
     batches = list(sampler)
-    assert len(batches) == len(sampler) == 5
-    assert all(max(b) < 10 or min(b) >= 10 for b in batches)
-    assert sorted(i for b in batches for i in b) == list(range(17))
-    assert batches == list(GroupBatchSampler(10, 7, batch_size=4, seed=3))
+    assert len(batches) == len(sampler) == 3
+    for b, size in zip(batches, (4, 4, 2)):
+        assert len(b) == 2 * size and max(b[:size]) < 10 and min(b[size:]) >= 10
+    assert sorted(i for b in batches for i in b[:len(b) // 2]) == list(range(10))
+    assert set(i for b in batches for i in b[len(b) // 2:]) == set(range(10, 17))
+    assert batches == list(PairedBatchSampler(10, 7, batch_size=4, seed=3))
     sampler.set_epoch(1)
     assert list(sampler) != batches
-    groups = [(bool(x.all()), bool(x.any()), anomalous) for x, anomalous in
-              interleaved_loader(torch.zeros(10, 1, 28, 28), torch.ones(7, 1, 28, 28), 4, 3)]
-    assert sorted(groups) == [(False, False, False)] * 3 + [(True, True, True)] * 2
+    for x, n_normal in paired_loader(torch.zeros(10, 1, 28, 28), torch.ones(7, 1, 28, 28), 4, 3):
+        assert not x[:n_normal].any() and x[n_normal:].all() and len(x) == 2 * n_normal
 
 
 def test_training_steps_update_all_three_networks() -> None:
-    """One normal and one anomaly batch: G and D_n move on the first, D_a on the second."""
+    """One batch of normals and anomalies moves G, D_n and D_a."""
     params = GANParams(epochs=1, batch_size=8, arch="report", lr=1e-3, lr_step=1, augment=True)
     model = GANModel(params.arch)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    loader = interleaved_loader(torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28), 8, 0)
+    loader = paired_loader(torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28), 8, 0)
     trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     module = GANModule(model, params)

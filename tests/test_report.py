@@ -40,7 +40,6 @@ def write_model(root: Path, model: str, seed: int) -> None:
     scores = root / "data" / "scores" / model
     scores.mkdir(parents=True)
     test.to_csv(scores / "test.csv", index=False)
-    (scores / "main_score.txt").write_text(main + "\n")
     pick = np.r_[0:4, 60:64]
     rng = np.random.default_rng(seed)
     np.savez_compressed(scores / "reconstructions.npz",

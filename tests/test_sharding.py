@@ -9,7 +9,7 @@ import torch
 
 from fmnist_ad.allocator import keep_freed_memory
 from fmnist_ad.detectors.gan import augment as augment_module
-from fmnist_ad.detectors.gan.data import GroupBatchSampler
+from fmnist_ad.detectors.gan.data import PairedBatchSampler
 from fmnist_ad.tensors import EpochBatchSampler, sharded_randn_like
 
 WORLD = 2
@@ -48,16 +48,21 @@ def test_epoch_sampler_shards_the_single_process_batches(monkeypatch: pytest.Mon
     _merged(sampler(), _per_rank(monkeypatch, sampler))
 
 
-def test_group_sampler_shards_batches_of_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paired_sampler_shards_each_group_of_the_single_process_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     def sampler(rank: int = 0) -> list[list[int]]:
-        s = GroupBatchSampler(11, 7, batch_size=4, seed=3)
+        s = PairedBatchSampler(11, 7, batch_size=4, seed=3)
         s.set_epoch(1)
         return list(s)
 
-    shares = _per_rank(monkeypatch, sampler)
-    _merged(sampler(), shares)
-    for batches in shares:  # every share is all normals (< 11) or all anomalies
-        assert all(len({i < 11 for i in b}) == 1 for b in batches)
+    def halves(batches: list[list[int]]) -> list[tuple[list[int], list[int]]]:
+        return [(b[:len(b) // 2], b[len(b) // 2:]) for b in batches]
+
+    single = halves(sampler())
+    shares = [halves(s) for s in _per_rank(monkeypatch, sampler)]
+    for group in (0, 1):  # normals (< 11), then anomalies: each sharded like one global batch
+        _merged([b[group] for b in single], [[b[group] for b in s] for s in shares])
+    for share in shares:
+        assert all(max(n) < 11 <= min(a) and len(n) == len(a) for n, a in share)
 
 
 def test_odd_batch_size_is_refused_under_ddp(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,7 +74,7 @@ def expanded_stages() -> list[tuple[str, str, list[str], Path, str | None]]:
                     body = yaml.safe_dump(stage["do"]).replace("${item}", item)
                     out.append((str(dvcfile.relative_to(REPO)), f"{name}@{item}", yaml.safe_load(body), item))
             elif "matrix" in stage:
-                # the stage name is the detector; the other matrix keys do not change code
+                # the detector is named in the command; the matrix keys do not change code
                 text = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
                 for key, values in stage["matrix"].items():
                     text = text.replace("${item.%s}" % key, str(values[0]))
@@ -93,8 +93,11 @@ STAGES = expanded_stages()
 def test_stage_deps_cover_the_modules_it_runs(dvcfile, name, deps, wdir, detector) -> None:
     spec = yaml.safe_load((REPO / dvcfile).read_text())["stages"][name.split("@")[0]]
     body = spec.get("do", spec)
-    script = next(w for w in body["cmd"].split() if w.endswith(".py"))
-    detector = detector if detector in DETECTORS else None
+    words = body["cmd"].split()
+    at = next(i for i, w in enumerate(words) if w.endswith(".py"))
+    script = words[at]
+    named = [w for w in words[at + 1:at + 2] if w in DETECTORS]  # `cell.py gan ...`
+    detector = named[0] if named else (detector if detector in DETECTORS else None)
     dep_paths = [(wdir / d).resolve() for d in deps]
     needed = files_run_by((wdir / script).resolve(), detector)
     missing = sorted(str(p.relative_to(REPO)) for p in needed

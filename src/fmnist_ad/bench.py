@@ -47,9 +47,8 @@ from sklearn.neighbors import KernelDensity
 from fmnist_ad.allocator import keep_freed_memory
 from fmnist_ad.detectors import detector_class
 from fmnist_ad.detectors.base import Detector
-from fmnist_ad.detectors.gan.augment import augment
-from fmnist_ad.detectors.gan.loss import anomaly_generator_terms, lsgan_d_loss, normal_generator_terms
 from fmnist_ad.detectors.gan.module import GANModule
+from fmnist_ad.detectors.gan.step import gan_step
 from fmnist_ad.download import fetch, mirror_folders
 from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.params import TrainingParams, parse_params
@@ -253,37 +252,18 @@ def loss_loop(module: LossModule, x: torch.Tensor, batch_size: int, seed: int,
     return run
 
 
-def gan_step(module: GANModule, optimizers: list[torch.optim.Optimizer], x: torch.Tensor,
-             anomalous: bool) -> None:
-    """:meth:`GANModule.training_step` without Lightning: same networks, losses and update order."""
-    model = module.model
-    if module.augment_rng is not None:
-        x = augment(x, module.augment_rng)
-    x = model.to_input(x)
-    opt_g, opt_normal, opt_anomaly = optimizers
-    disc, opt_d = (model.d_anomaly, opt_anomaly) if anomalous else (model.d_normal, opt_normal)
-    recon = model.generator(x)
-    d_loss = lsgan_d_loss(disc(x), disc(recon.detach()))
-    opt_d.zero_grad()
-    d_loss.backward()
-    opt_d.step()
-    terms = (anomaly_generator_terms if anomalous else normal_generator_terms)(model, x, recon, module.params)
-    opt_g.zero_grad()
-    terms["loss"].backward()
-    opt_g.step()
-
-
 def gan_loop(module: GANModule, loader: torch.utils.data.DataLoader,
              device: torch.device) -> Callable[[int], int]:
-    """GAN epochs: the pipeline's own loader (batch order, group flags), one D and one G step per batch."""
+    """GAN epochs: the pipeline's own loader and training step, without Lightning."""
     optimizers, schedulers = module.configure_optimizers()
 
     def run(epoch: int) -> int:
         loader.sampler.set_epoch(epoch)
         if module.augment_rng is not None:
             module.augment_rng.manual_seed(module.params.seed + epoch)
-        for x, anomalous in loader:
-            gan_step(module, optimizers, x.to(device, non_blocking=True), anomalous)
+        for x, n_normal in loader:
+            gan_step(module.model, module.params, x.to(device, non_blocking=True), n_normal, optimizers,
+                     torch.Tensor.backward, module.augment_rng)
         for scheduler in schedulers:
             scheduler.step()
         return len(loader.dataset)

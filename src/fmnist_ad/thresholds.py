@@ -15,6 +15,7 @@ An image is predicted anomalous when its score is >= the cut. Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -110,7 +111,8 @@ def fit_thresholds(val: pd.DataFrame, main_score: str, params: ThresholdParams) 
     }
 
 
-def predict(rule: dict[str, Any], scores: pd.DataFrame) -> np.ndarray:
-    """0/1 predictions: anomalous when every score of the rule reaches its cut."""
-    hits = [scores[name].to_numpy() >= cut for name, cut in rule["cut"].items()]
+def predict(rule: dict[str, Any], scores: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+    """0/1 predictions: anomalous when every score of the rule reaches its cut (a score table or
+    a mapping of score names to arrays)."""
+    hits = [np.asarray(scores[name]) >= cut for name, cut in rule["cut"].items()]
     return np.logical_and.reduce(hits).astype(np.int64)

@@ -32,6 +32,8 @@ class CheckpointError(UserError, RuntimeError):
 
 class Detector(ABC):
     name: ClassVar[str]
+    #: the detector's params section schema (a checkpoint stores its section, validated by it)
+    params_class: ClassVar[type[TrainingParams]]
     #: params keys that fix the network's shape; a checkpoint must agree on all of them
     arch_keys: ClassVar[tuple[str, ...]] = ()
     #: the Lightning metric used for early stopping / best checkpoint, and its direction
@@ -48,6 +50,8 @@ class Detector(ABC):
 
     def __init__(self, params: TrainingParams) -> None:
         self.params = params
+        #: fitted threshold rules (``data/thresholds/M.json``), attached by ``load_detector``
+        self.thresholds: dict[str, Any] | None = None
         # initial weights from params.seed alone, whatever used the global generator before
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(params.seed)
@@ -122,6 +126,17 @@ class Detector(ABC):
         """The main score alone."""
         return self.score_samples(images)[self.main_score]
 
+    def predict(self, images: np.ndarray | torch.Tensor, rule: str = "fpr") -> np.ndarray:
+        """0/1 verdicts (1 = anomalous) of a fitted threshold rule (``report``, ``f1``, ``mcc``, ``fpr``)."""
+        from fmnist_ad.thresholds import RULES, predict
+
+        if self.thresholds is None:
+            raise CheckpointError(f"{self.name}: no thresholds attached; load it with "
+                                  "fmnist_ad.load_detector(..., thresholds=PATH)")
+        if rule not in RULES:
+            raise ValueError(f"unknown rule {rule!r}; use one of {list(RULES)}")
+        return predict(self.thresholds[rule], self.score_samples(images))
+
     def reconstruct(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
         """Reconstructions as float arrays (N, 1, 28, 28) in [0, 1]."""
         return torch.cat(self._batched(images, self._reconstruct_batch)).cpu().numpy()
@@ -134,6 +149,7 @@ class Detector(ABC):
         state = {
             "detector": self.name,
             "arch": self.arch(),
+            "params": self.params.model_dump(mode="json"),
             "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
             "extra": self.extra_state(),
         }
@@ -141,8 +157,11 @@ class Detector(ABC):
             torch.save(state, tmp)
 
     @classmethod
-    def load(cls, path: str | Path, params: TrainingParams) -> Detector:
-        """Load weights saved by :meth:`save`, refusing another detector's or architecture's."""
+    def load(cls, path: str | Path, params: TrainingParams | None = None) -> Detector:
+        """Load weights saved by :meth:`save`, refusing another detector's or architecture's.
+
+        Without ``params``, the section the detector was trained with (stored in the checkpoint).
+        """
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: checkpoint missing; run `dvc repro train@{cls.name}` first")
@@ -153,6 +172,10 @@ class Detector(ABC):
         if not isinstance(state, dict) or state.get("detector") != cls.name:
             other = state.get("detector") if isinstance(state, dict) else type(state).__name__
             raise CheckpointError(f"{path}: checkpoint of detector {other!r}, expected {cls.name!r}")
+        if params is None:
+            if "params" not in state:
+                raise CheckpointError(f"{path}: checkpoint stores no params; pass the params section")
+            params = cls.params_class.model_validate(state["params"])
         detector = cls(params)
         if state["arch"] != detector.arch():
             raise CheckpointError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,10 @@ from fmnist_ad.prepare import Split, load_splits
 
 #: per-split count of example images kept for reconstruction grids (normal and anomalous each)
 RECON_EXAMPLES = 8
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def score_table(detector, split: Split) -> pd.DataFrame:
@@ -39,4 +45,7 @@ def run_score(params_path: Path, model: str, prepared: Path, model_dir: Path, ou
         pick = _examples(test, section.seed)
         np.savez_compressed(tmp / "reconstructions.npz", images=test.images[pick], labels=test.labels[pick],
                             index=test.index[pick], reconstructions=detector.reconstruct(test.images[pick]))
-        (tmp / "main_score.txt").write_text(detector.main_score + "\n")
+        # which checkpoint these scores (and so the thresholds fitted on them) belong to
+        (tmp / "model.json").write_text(json.dumps({
+            "model": model, "main_score": detector.main_score,
+            "checkpoint_sha256": file_sha256(model_dir / "model.pt")}, indent=1) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -20,4 +21,9 @@ def read_scores(path: Path) -> pd.DataFrame:
 def run_threshold(params_path: Path, model: str, scores_dir: Path, out_path: Path) -> None:
     section = getattr(load_params(params_path), model)
     val = read_scores(scores_dir / "val.csv")  # validation only: the test table is never read here
-    write_json(out_path, {"model": model, **fit_thresholds(val, section.main_score, section.threshold)})
+    scored_by = scores_dir / "model.json"
+    if not scored_by.is_file():
+        raise FileNotFoundError(f"{scored_by}: missing; run the `score` stage first")
+    checkpoint = json.loads(scored_by.read_text())["checkpoint_sha256"]
+    write_json(out_path, {"model": model, "checkpoint_sha256": checkpoint,
+                          **fit_thresholds(val, section.main_score, section.threshold)})

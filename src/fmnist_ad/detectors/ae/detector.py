@@ -47,6 +47,7 @@ class AEDetector(Detector):
     arch_keys = ("channels",)
     score_names = ("mse", "kde", "combined")
     labeled_score_names = ("kde_ratio", "mse_gap")
+    params_class = AEParams
     params: AEParams
 
     def __init__(self, params: AEParams) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from fmnist_ad.detectors.base import Detector
-from fmnist_ad.detectors.gan.data import interleaved_loader
+from fmnist_ad.detectors.gan.data import paired_loader
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel, resize
 from fmnist_ad.params import GANParams
@@ -35,6 +35,7 @@ class GANDetector(Detector):
     score_names = ("l1", "mse")
     labeled_score_names = ("l1", "mse")  # trained against labeled anomalies
     partial_backward = True
+    params_class = GANParams
     params: GANParams
     model: GANModel
 
@@ -50,7 +51,7 @@ class GANDetector(Detector):
         if len(splits["labeled"].images) == 0:
             raise ProtocolError("the GAN needs labeled anomalies: set protocol.labeled_anomalies > 0")
         val = splits["val"]
-        train = interleaved_loader(to_tensor(splits["train"].images), to_tensor(splits["labeled"].images),
+        train = paired_loader(to_tensor(splits["train"].images), to_tensor(splits["labeled"].images),
                                    batch_size=self.params.batch_size, seed=self.params.seed)
         return train, batch_loader(to_tensor(val.images), torch.as_tensor(val.labels, dtype=torch.long),
                                    batch_size=self.params.eval_batch_size, shuffle=False)

@@ -49,14 +49,18 @@ def abc_loss(l1: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return -torch.log(-torch.expm1(-l1.clamp(min=eps))).mean()
 
 
-def normal_generator_terms(model: GANModel, x: torch.Tensor, recon: torch.Tensor,
+def normal_generator_terms(model: GANModel, x: torch.Tensor, recon: torch.Tensor, n_normal: int,
                            params: GANParams) -> dict[str, torch.Tensor]:
-    """Generator terms on a normal batch and their weighted sum under ``loss``."""
+    """Generator terms on the first ``n_normal`` images of a batch and their weighted sum under
+    ``loss``. The latent codes are computed for the whole batch, images and reconstructions in
+    one pass, so the encoder's batch norm sees the same mixture as in the generator's pass."""
     w, p = params.weights, params.patch
+    codes = model.generator.encode(torch.cat([x, recon]))
+    x, recon = x[:n_normal], recon[:n_normal]
     terms = {
         "rec": per_image_l1(x, recon).mean(),
         "patch": patch_loss(x, recon, p.size, p.stride, p.top_n),
-        "latent": latent_loss(model.generator.encode(x), model.generator.encode(recon)),
+        "latent": latent_loss(codes[:n_normal], codes[len(codes) // 2:][:n_normal]),
         "adv": lsgan_g_loss(model.d_normal(recon), 1.0),
     }
     terms["loss"] = (w.rec * terms["rec"] + w.patch * terms["patch"] + w.latent * terms["latent"]

@@ -39,7 +39,8 @@ class ReportGenerator(ConvAutoencoder):
 
 
 class ReportDiscriminator(nn.Module):
-    """Three k3 s2 convs (28 -> 14 -> 7 -> 4) and a last one to a 2x2 map of patch verdicts."""
+    """Three k3 s2 convs (28 -> 14 -> 7 -> 4) and a last one to a 2x2 map of raw patch verdicts
+    (no sigmoid: see :class:`PatchDiscriminator`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,7 +48,7 @@ class ReportDiscriminator(nn.Module):
             nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(128, 1, 3, stride=2, padding=1), nn.Sigmoid(),
+            nn.Conv2d(128, 1, 3, stride=2, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +104,12 @@ class UNetGenerator(nn.Module):
 
 class PatchDiscriminator(nn.Module):
     """Three 4x4 stride-2 convs (32 -> 16 -> 8 -> 4) and two 4x4 stride-1 convs (-> 3 -> 2):
-    a 2x2 map of sigmoid patch verdicts, 74,897 parameters (paper: about 76K)."""
+    a 2x2 map of raw patch verdicts, 74,897 parameters (paper: about 76K).
+
+    Raw, as in Mao et al.'s least-squares GAN: the loss regresses them to 1 (real) and 0 (fake).
+    Behind a sigmoid, a discriminator that wins pins its verdicts at 0, where the sigmoid's
+    slope, and with it the generator's adversarial gradient, vanishes.
+    """
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 32)) -> None:
         super().__init__()
@@ -111,7 +117,7 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(
             _down(1, w1, False), _down(w1, w2, True), _down(w2, w3, True),
             nn.Conv2d(w3, w4, 4, stride=1, padding=1), nn.BatchNorm2d(w4), nn.LeakyReLU(0.2),
-            nn.Conv2d(w4, 1, 4, stride=1, padding=1), nn.Sigmoid(),
+            nn.Conv2d(w4, 1, 4, stride=1, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

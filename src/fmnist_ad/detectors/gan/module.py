@@ -1,5 +1,5 @@
-"""Lightning training of the dual-discriminator GAN: interleaved normal/anomaly batches, three
-Adam optimizers stepped by hand, validation AUROC of the reconstruction score."""
+"""Lightning training of the dual-discriminator GAN: batches of normals and labeled anomalies,
+three Adam optimizers stepped by hand, validation AUROC of the reconstruction score."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from fmnist_ad.detectors.gan.augment import augment
-from fmnist_ad.detectors.gan.loss import (anomaly_generator_terms, lsgan_d_loss,
-                                          normal_generator_terms, per_image_l1)
+from fmnist_ad.detectors.gan.loss import per_image_l1
 from fmnist_ad.detectors.gan.model import GANModel
+from fmnist_ad.detectors.gan.step import gan_step
 from fmnist_ad.params import GANParams
 from fmnist_ad.training import EpochMeans
 
 
 class GANModule(EpochMeans):
-    """On each batch: one step of the matching discriminator (D_n on normals, D_a on labeled
-    anomalies), then one generator step on the matching losses."""
+    """On each batch of normals and labeled anomalies, one step of both discriminators, then one
+    generator step (:func:`~fmnist_ad.detectors.gan.step.gan_step`)."""
 
     def __init__(self, model: GANModel, params: GANParams) -> None:
         super().__init__()
@@ -28,27 +27,10 @@ class GANModule(EpochMeans):
         self._val_scores: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
 
-    def training_step(self, batch: tuple[torch.Tensor, bool], batch_idx: int) -> dict[str, torch.Tensor]:
-        x, anomalous = batch
-        if self.augment_rng is not None:
-            x = augment(x, self.augment_rng)
-        x = self.model.to_input(x)
-        opt_g, opt_normal, opt_anomaly = self.optimizers()
-        disc, opt_d, d_name = ((self.model.d_anomaly, opt_anomaly, "d_anomaly") if anomalous
-                               else (self.model.d_normal, opt_normal, "d_normal"))
-        recon = self.model.generator(x)
-
-        d_loss = lsgan_d_loss(disc(x), disc(recon.detach()))
-        opt_d.zero_grad()
-        self.manual_backward(d_loss)
-        opt_d.step()
-
-        terms = (anomaly_generator_terms if anomalous else normal_generator_terms)(self.model, x, recon, self.params)
-        opt_g.zero_grad()
-        self.manual_backward(terms.pop("loss"))
-        opt_g.step()
-
-        logged = {d_name: d_loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+    def training_step(self, batch: tuple[torch.Tensor, int], batch_idx: int) -> dict[str, torch.Tensor]:
+        x, n_normal = batch
+        logged = gan_step(self.model, self.params, x, n_normal, self.optimizers(), self.manual_backward,
+                          self.augment_rng)
         self.accumulate("train", logged, len(x))
         return logged
 

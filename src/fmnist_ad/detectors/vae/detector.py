@@ -36,6 +36,7 @@ class VAEDetector(Detector):
     name = "vae"
     arch_keys = ("channels", "latent_dim", "hidden")
     score_names = ("bce", "elbo", "bce_excess", "elbo_excess")
+    params_class = VAEParams
     params: VAEParams
 
     def __init__(self, params: VAEParams) -> None:
