@@ -221,3 +221,24 @@ def test_one_protocol_cell_through_dvc(project: Path) -> None:
     status = _run([sys.executable, "-m", "dvc", "status", target], project).stdout
     assert "up to date" in status
     assert "Data and pipelines are up to date" in _run([sys.executable, "-m", "dvc", "repro"], project).stdout
+
+
+def test_score_command_matches_the_pipelines_score_table(project: Path, tmp_path: Path) -> None:
+    """`python -m fmnist_ad score` on the test split's images, exported as .npy, gives the
+    pipeline's own test scores (same checkpoint, same thresholds)."""
+    import numpy as np
+    import pandas as pd
+
+    with np.load(project / "data" / "prepared" / "splits.npz") as splits:
+        np.save(tmp_path / "test.npy", splits["test_images"])
+    out = tmp_path / "scores.csv"
+    proc = _run([sys.executable, "-m", "fmnist_ad", "score", "--detector", "vae", str(tmp_path / "test.npy"),
+                 "--rule", "mcc", "--out", str(out)], project)
+    assert "images scored by vae" in proc.stderr
+    table = pd.read_csv(out)
+    pipeline = pd.read_csv(project / "data" / "scores" / "vae" / "test.csv")
+    for name in ("bce", "elbo", "bce_excess", "elbo_excess"):
+        np.testing.assert_allclose(table[name], pipeline[name], rtol=1e-6)
+    thresholds = json.loads((project / "data" / "thresholds" / "vae.json").read_text())
+    cut = thresholds["mcc"]["cut"]["bce_excess"]
+    assert table["anomalous_mcc"].tolist() == (pipeline["bce_excess"] >= cut).astype(int).tolist()
