@@ -66,7 +66,7 @@ def make_project(project: Path, params: dict[str, Any]) -> Path:
     """A committed git + DVC repository holding this repo's pipeline and the given params."""
     project.mkdir(parents=True)
     shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
-    for folder in ("stages", "src", "protocols"):
+    for folder in ("stages", "src"):
         shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], project)
