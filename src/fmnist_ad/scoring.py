@@ -7,13 +7,13 @@ records the checkpoint's SHA-256, so thresholds fitted on another training run a
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from fmnist_ad.detectors import detector_class
 from fmnist_ad.detectors.base import CheckpointError, Detector
 from fmnist_ad.params import TrainingParams
+from fmnist_ad.pipeline.score import file_sha256
 
 DETECTORS = ("ae", "vae", "gan")
 
@@ -42,8 +42,7 @@ def load_detector(name: str, model_dir: str | Path | None = None, thresholds: st
         raise CheckpointError(f"{thresholds_path}: thresholds of detector {other!r}, not {name!r}; "
                               f"pass data/thresholds/{name}.json")
     detector = detector_class(name).load(checkpoint, params)
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    if fitted.get("checkpoint_sha256") != digest:
+    if fitted.get("checkpoint_sha256") != file_sha256(checkpoint):
         raise CheckpointError(f"{thresholds_path}: fitted on the scores of another training run than "
                               f"{checkpoint}; rerun `dvc repro threshold@{name}` or pass the matching "
                               "--thresholds")
