@@ -76,7 +76,13 @@ def test_summary_means_and_spreads_over_seeds(tmp_path: Path) -> None:
     assert s["seeds"] == 3 and s["auroc"]["mean"] == pytest.approx(0.9)
     assert s["auroc"]["std"] == pytest.approx(float(np.std([0.8, 0.9, 1.0], ddof=1)), abs=1e-4)
     assert s["auroc"]["min"] == 0.8 and s["auroc_bce"]["max"] == 1.0
-    write_summary(cells, tmp_path / "p.json", tmp_path / "p.md")
+    (cells / "ablation_full-gan-42.json").write_text(json.dumps({**_cell(0.95), "main_score": "l1", "auroc_l1": 0.95}))
+    (cells / "ablation_no_rec-gan-42.json").write_text(json.dumps({**_cell(0.90), "main_score": "l1", "auroc_l1": 0.90}))
+    write_summary(cells, tmp_path / "p.json", tmp_path / "p.md", tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "p.json").read_text())["sandal"]["vae"] == {
+        "seeds": 3, "labels_in_training": 0, "auroc": {"mean": 0.9, "std": s["auroc"]["std"]},
+        "auprc": {"mean": 0.5}, "mcc_f1": {"mean": 0.5}}
     assert "| sandal | vae | `bce` | no | 3 | 0.900 ± 0.100" in (tmp_path / "p.md").read_text()
     with pytest.raises(FileNotFoundError, match="no cell metrics"):
         summarise(tmp_path / "empty")

@@ -16,9 +16,9 @@ from PIL import Image
 from conftest import synthetic_images
 from fmnist_ad import load_detector
 from fmnist_ad.cli import main
-from fmnist_ad.detectors.ae import AEDetector
+from fmnist_ad.detectors.ae.detector import AEDetector
 from fmnist_ad.idx import encode_idx
-from fmnist_ad.params import AEParams
+from fmnist_ad.params.ae import AEParams
 from fmnist_ad.pipeline.score import score_table
 from fmnist_ad.prepare import Split
 from fmnist_ad.thresholds import fit_thresholds

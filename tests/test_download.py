@@ -10,7 +10,7 @@ import pytest
 from conftest import write_mirror
 from fmnist_ad.download import DownloadError, fetch
 from fmnist_ad.idx import IdxError, decompress, sha256
-from fmnist_ad.params import IDX_FILES, DataParams
+from fmnist_ad.params.sections import IDX_FILES, DataParams
 
 
 def _params(mirrors: list[str], digests: dict[str, str]) -> DataParams:

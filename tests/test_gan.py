@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from fmnist_ad.detectors.base import CheckpointError
-from fmnist_ad.detectors.gan import GANDetector
+from fmnist_ad.detectors.gan.detector import GANDetector
 from fmnist_ad.detectors.gan.augment import augment
 from fmnist_ad.detectors.gan.data import PairedBatchSampler, paired_loader
 from fmnist_ad.detectors.gan.loss import (abc_loss, latent_loss, lsgan_d_loss, lsgan_g_loss,
                                           patch_loss, per_image_l1)
 from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.detectors.gan.module import GANModule
-from fmnist_ad.params import GANParams
+from fmnist_ad.params.gan import GANParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.training import fit
 

@@ -20,9 +20,9 @@ def loaded_after(code: str) -> set[str]:
 
 
 def test_stage_entry_points_import_neither_torch_nor_lightning() -> None:
-    """What every stage script imports (download, prepare, threshold, evaluate and report stop there)."""
+    """What every stage script imports (download, prepare, threshold, evaluate and compare stop there)."""
     loaded = loaded_after("import fmnist_ad.pipeline.entry, fmnist_ad.pipeline.data, "
-                          "fmnist_ad.pipeline.threshold, fmnist_ad.pipeline.evaluate, fmnist_ad.report")
+                          "fmnist_ad.pipeline.threshold, fmnist_ad.pipeline.evaluate, fmnist_ad.compare")
     assert not loaded & {"torch", "lightning", "dvclive"}
 
 
@@ -37,29 +37,15 @@ def test_training_imports_lightning() -> None:
     assert "lightning" in loaded_after("import fmnist_ad.training")
 
 
-def test_training_import_keeps_the_nvml_check_only_where_nvml_loads() -> None:
-    """Lightning's import sets PYTORCH_NVML_BASED_CUDA_CHECK; ours unsets it where NVML is absent."""
-    probe = ("import ctypes, os, fmnist_ad.training\n"
-             "try:\n    ctypes.CDLL('libnvidia-ml.so.1'); loads = True\n"
-             "except OSError:\n    loads = False\n"
-             "print(loads, os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK'))")
+def test_a_training_stage_prints_each_lightning_line_once_and_no_advert() -> None:
+    """Stages log through the root handler and Lightning through its own: one copy of each line."""
+    probe = ("from fmnist_ad.pipeline.entry import main\n"
+             "def run():\n"
+             "    import fmnist_ad.training\n"
+             "    from lightning.pytorch.utilities import rank_zero_info\n"
+             "    rank_zero_info('GPU available: probe')\n"
+             "    rank_zero_info('\U0001F4A1 Tip: try our cloud')\n"
+             "main(run)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
-    loads, value = out.stdout.split()
-    assert value == ("1" if loads == "True" else "None")
-
-
-@pytest.mark.parametrize("loads", [True, False])
-def test_nvml_check_is_dropped_only_when_nvml_cannot_load(monkeypatch: pytest.MonkeyPatch, loads: bool) -> None:
-    from fmnist_ad import training
-
-    def cdll(name: str) -> object:
-        if not loads:
-            raise OSError(f"{name}: cannot open shared object file")
-        return object()
-
-    monkeypatch.setattr(training.ctypes, "CDLL", cdll)
-    monkeypatch.setenv(training.NVML_CHECK, "1")
-    assert training.drop_unloadable_nvml_check() is not loads
-    assert (training.NVML_CHECK in training.os.environ) is loads
-    monkeypatch.delenv(training.NVML_CHECK, raising=False)
-    assert training.drop_unloadable_nvml_check() is False
+    text = out.stdout + out.stderr
+    assert text.count("GPU available: probe") == 1 and "Tip" not in text

@@ -8,18 +8,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from conftest import small_params
+from fmnist_ad.detectors import DETECTORS
 from fmnist_ad.sandbox import make_project, run
 
 pytestmark = pytest.mark.pipeline
-DETECTORS = ("ae", "vae", "gan")
 
 
 def _run(args: list[str], cwd: Path, check: bool = True):
     return run(args, cwd, check=check, OMP_NUM_THREADS="1")
+
+
+def _stages_run(out: str) -> set[str]:
+    """The stages a `dvc repro` (or `--dry`) output says it ran."""
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +41,9 @@ def test_repro_produces_metrics_and_plots(project: Path) -> None:
         m = json.loads((project / "metrics" / f"{name}.json").read_text())
         assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["auprc"] <= 1.0
         for rule in ("report", "f1", "mcc", "fpr"):
-            assert m[f"{rule}_tp"] + m[f"{rule}_fn"] == m["test_anomaly"]
+            assert 0.0 <= m[f"{rule}_f1"] <= 1.0
+        confusion = pd.read_csv(project / "plots" / name / "confusion.csv")
+        assert (confusion["actual"] == "anomaly").sum() == m["test_anomaly"]
         for plot in ("roc.csv", "pr.csv", "hist.csv", "confusion.csv"):
             assert (project / "plots" / name / plot).is_file()
         assert (project / "data" / "thresholds" / f"{name}.json").is_file()
@@ -63,7 +71,7 @@ def test_detector_param_change_reruns_only_that_detector(project: Path) -> None:
         out = _run([sys.executable, "-m", "dvc", "repro", "--dry"], project).stdout
     finally:
         (project / "params.yaml").write_text(original)
-    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    ran = _stages_run(out)
     # a dry run lists the stages whose own deps changed; evaluate@ae follows from their outputs
     assert {"train@ae", "score@ae", "threshold@ae"} <= ran and all(s.endswith("@ae") for s in ran)
 
@@ -121,11 +129,11 @@ def test_metrics_recomputed_from_score_tables(project: Path) -> None:
         assert m["fpr_f1"] == pytest.approx(f1_score(test.label, predict(t["fpr"], test), zero_division=0))
 
 
-def test_report_outputs(project: Path) -> None:
+def test_compare_outputs(project: Path) -> None:
     summary = json.loads((project / "metrics" / "summary.json").read_text())
     for name in DETECTORS:
         assert summary[name]["auroc"] == json.loads((project / "metrics" / f"{name}.json").read_text())["auroc"]
-    assert (project / "plots" / "report" / "roc.png").read_bytes().startswith(b"\x89PNG")
+    assert (project / "plots" / "compare" / "roc.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_forced_rerun_gives_identical_metrics(project: Path) -> None:
@@ -230,6 +238,55 @@ def test_one_protocol_cell_through_dvc(project: Path) -> None:
     finally:
         for path in ("protocols", "data/protocols", "metrics/protocols"):
             shutil.rmtree(project / path, ignore_errors=True)
+
+
+def test_benchmark_through_dvc(project: Path) -> None:
+    """The ten-class benchmark, cut to two classes and one extra seed, end to end through DVC:
+    every cell's keys in metrics/benchmark.json, its AUROC from its own score table, a second
+    run does nothing, and a change to one detector's params reruns only that detector's cells."""
+    import shutil
+
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from fmnist_ad.sandbox import REPO
+
+    shutil.copytree(REPO / "benchmark", project / "benchmark", ignore=shutil.ignore_patterns("dvc.lock"))
+    spec = (project / "benchmark" / "dvc.yaml").read_text()
+    (project / "benchmark" / "dvc.yaml").write_text(
+        spec.replace("classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "classes: [0, 1]").replace("seeds: [7, 1]", "seeds: [7]"))
+    (project / "benchmark" / "settings.yaml").write_text(
+        yaml.safe_dump({"ae": {"max_epochs": 2}, "vae": {"max_epochs": 1}, "gan": {"epochs": 1}}))
+    original = (project / "params.yaml").read_text()
+    try:
+        out = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
+        assert len(_stages_run(out)) == 3 * 3 + 1                 # 3 detectors x (2 classes + 1 seed), summary
+        shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project).stdout
+        bench = json.loads((project / "metrics" / "benchmark.json").read_text())
+        for detector, score in (("ae", "combined"), ("ae", "kde_ratio"), ("vae", "bce_excess"), ("gan", "l1")):
+            e = bench[detector][score]
+            assert {"class0", "class1", "mean", "worst", "seeds"} <= set(e) and e["seeds"]["n"] == 2
+            assert e["labels_in_training"] == int(score in ("kde_ratio", "l1"))
+            test = pd.read_csv(project / "data" / "benchmark" / f"{detector}-1-42" / "test.csv")
+            assert set(test.loc[test["label"] == 0, "class"]) == {1}
+            assert e["class1"]["auroc"] == pytest.approx(roc_auc_score(test["label"], test[score]), abs=1e-4)
+        assert json.loads(shown)[""]["data"]["metrics/benchmark.json"]["data"] == bench   # declared, shown
+        assert (project / "plots" / "benchmark.png").is_file() and "Kim et al." in (
+            project / "metrics" / "benchmark.md").read_text()
+        again = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
+        assert not _stages_run(again)
+        params = yaml.safe_load(original)
+        params["vae"]["hidden"] = 128
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        rerun = _stages_run(_run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout)
+        assert rerun == {"benchmark/dvc.yaml:cell@vae-0-42", "benchmark/dvc.yaml:cell@vae-1-42",
+                         "benchmark/dvc.yaml:tshirt_seeds@vae-0-7", "benchmark/dvc.yaml:summary"}
+    finally:
+        (project / "params.yaml").write_text(original)
+        for folder in ("benchmark", "data/benchmark", "metrics/benchmark"):
+            shutil.rmtree(project / folder, ignore_errors=True)
+        for file in ("metrics/benchmark.json", "metrics/benchmark.md", "plots/benchmark.png"):
+            (project / file).unlink(missing_ok=True)
 
 
 def test_score_command_matches_the_pipelines_score_table(project: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_images
-from fmnist_ad.params import ProtocolParams
+from fmnist_ad.params.sections import ProtocolParams
 from fmnist_ad.prepare import ProtocolError, build_splits, kmeans_sample, load_splits, prepare
 
 
@@ -90,7 +90,7 @@ def test_kmeans_sample_count_and_uniqueness() -> None:
 
 def test_prepare_writes_arrays_and_manifest(mirror, tmp_path: Path) -> None:
     from fmnist_ad.download import fetch
-    from fmnist_ad.params import DataParams
+    from fmnist_ad.params.sections import DataParams
 
     folder, digests = mirror
     fetch(DataParams(mirrors=[str(folder)], download=False, sha256=digests), tmp_path / "raw")

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from fmnist_ad.detectors.ae import AEDetector
+from fmnist_ad.detectors.ae.detector import AEDetector
 from fmnist_ad.detectors.ae.detector import LabelsNeededError, labeled_anomalies
 from fmnist_ad.detectors.vae.loss import per_image_bce, pixel_entropy
-from fmnist_ad.params import AEParams, ThresholdParams
+from fmnist_ad.params.ae import AEParams
+from fmnist_ad.params.sections import ThresholdParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.thresholds import best_cut, fit_thresholds
 

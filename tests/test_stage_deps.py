@@ -3,23 +3,24 @@
 
 The modules a stage runs are found statically: every ``fmnist_ad`` import in the stage script and,
 transitively, in the modules it imports (imports inside functions included, since they run). The
-detector registry imports each detector lazily by name, so for a stage of detector M only M's
-package is followed from there.
+detector registry imports by name (:func:`registry_imports`): every detector's params schema, and
+for a stage of detector M only M's detector.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from fmnist_ad.detectors import DETECTORS
 from fmnist_ad.sandbox import REPO
 
 SRC = REPO / "src"
-DETECTORS = ("ae", "vae", "gan")
-REGISTRY = SRC / "fmnist_ad" / "detectors" / "__init__.py"
+DVCFILES = (REPO / "dvc.yaml", REPO / "protocols" / "dvc.yaml", REPO / "benchmark" / "dvc.yaml")
 
 
 def module_file(name: str) -> Path | None:
@@ -30,15 +31,39 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except those under ``if TYPE_CHECKING:`` (imports for annotations only)."""
+    out, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def imported_modules(path: Path) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{a.name}" for a in node.names)  # submodules imported by name
     return {n for n in names if n == "fmnist_ad" or n.startswith("fmnist_ad.")}
+
+
+def registry_imports(name: str, detector: str | None) -> list[str]:
+    """What the detector registry imports by name at run time (``importlib``): every detector's
+    ``params`` module (the params schema has a section per detector) and, where a module calls
+    ``detector_class``, the stage's own detector (every detector for a stage of none)."""
+    if name == "fmnist_ad.detectors":
+        return [f"fmnist_ad.params.{d}" for d in DETECTORS]
+    if name == "fmnist_ad.detectors.detector_class":
+        return [f"fmnist_ad.detectors.{d}.detector" for d in ([detector] if detector in DETECTORS else DETECTORS)]
+    return []
 
 
 def files_run_by(script: Path, detector: str | None) -> set[Path]:
@@ -51,34 +76,46 @@ def files_run_by(script: Path, detector: str | None) -> set[Path]:
             continue
         seen.add(path)
         for name in imported_modules(path):
-            parts = name.split(".")
-            if path == REGISTRY and len(parts) > 2 and parts[1] == "detectors" and parts[2] in DETECTORS \
-                    and parts[2] != detector:
-                continue
-            # a package's __init__ runs before any of its submodules
-            for i in range(2, len(parts) + 1):
-                found = module_file(".".join(parts[:i]))
-                if found is not None:
-                    todo.append(found)
+            for module in (name, *registry_imports(name, detector)):
+                parts = module.split(".")
+                # a package's __init__ runs before any of its submodules
+                for i in range(2, len(parts) + 1):
+                    found = module_file(".".join(parts[:i]))
+                    if found is not None:
+                        todo.append(found)
     return seen
+
+
+def resolve(value: Any, spec: dict) -> Any:
+    """``value`` or, for a ``${a.b}`` reference, that entry of the file's ``vars``."""
+    if not (isinstance(value, str) and value.startswith("${")):
+        return value
+    found: Any = {k: v for entry in spec.get("vars", []) for k, v in entry.items()}
+    for key in value[2:-1].split("."):
+        found = found[key]
+    return found
 
 
 def expanded_stages() -> list[tuple[str, str, list[str], Path, str | None]]:
     """(dvc file, stage name, deps, wdir, detector) for every stage, foreach and matrix expanded."""
     out = []
-    for dvcfile in (REPO / "dvc.yaml", REPO / "protocols" / "dvc.yaml"):
+    for dvcfile in DVCFILES:
         spec = yaml.safe_load(dvcfile.read_text())
         for name, stage in spec["stages"].items():
             if "foreach" in stage:
-                for item in stage["foreach"]:
+                for item in resolve(stage["foreach"], spec):
                     body = yaml.safe_dump(stage["do"]).replace("${item}", item)
                     out.append((str(dvcfile.relative_to(REPO)), f"{name}@{item}", yaml.safe_load(body), item))
             elif "matrix" in stage:
-                # the detector is named in the command; the matrix keys do not change code
+                # a `detector` key changes the code a cell runs, so each value is a case; the other
+                # keys (protocol, class, seed) do not, and their first value stands for all
                 text = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
                 for key, values in stage["matrix"].items():
-                    text = text.replace("${item.%s}" % key, str(values[0]))
-                out.append((str(dvcfile.relative_to(REPO)), name, yaml.safe_load(text), name))
+                    if key != "detector":
+                        text = text.replace("${item.%s}" % key, str(resolve(values, spec)[0]))
+                for detector in stage["matrix"].get("detector", [name]):
+                    body = yaml.safe_load(text.replace("${item.detector}", detector))
+                    out.append((str(dvcfile.relative_to(REPO)), name, body, detector))
             else:
                 out.append((str(dvcfile.relative_to(REPO)), name, stage, None))
     return [(f, n, s.get("deps", []), (REPO / Path(f).parent / s.get("wdir", ".")).resolve(), d)
@@ -89,11 +126,11 @@ STAGES = expanded_stages()
 
 
 @pytest.mark.parametrize(("dvcfile", "name", "deps", "wdir", "detector"), STAGES,
-                         ids=[f"{f}:{n}" for f, n, *_ in STAGES])
+                         ids=[f"{f}:{n}:{d}" for f, n, _, _, d in STAGES])
 def test_stage_deps_cover_the_modules_it_runs(dvcfile, name, deps, wdir, detector) -> None:
     spec = yaml.safe_load((REPO / dvcfile).read_text())["stages"][name.split("@")[0]]
     body = spec.get("do", spec)
-    words = body["cmd"].split()
+    words = body["cmd"].replace("${item.detector}", str(detector)).split()
     at = next(i for i, w in enumerate(words) if w.endswith(".py"))
     script = words[at]
     named = [w for w in words[at + 1:at + 2] if w in DETECTORS]  # `cell.py gan ...`

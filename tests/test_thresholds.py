@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_ad.params import ThresholdParams
+from fmnist_ad.params.sections import ThresholdParams
 from fmnist_ad.thresholds import best_cut, counts_at_cuts, fit_thresholds, fpr_cut, predict
 
 

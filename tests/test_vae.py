@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist_ad.detectors.vae import VAEDetector
+from fmnist_ad.detectors.vae.detector import VAEDetector
 from fmnist_ad.detectors.vae.loss import kl_divergence, per_image_bce, vae_loss
 from fmnist_ad.detectors.vae.model import ConvVAE
-from fmnist_ad.params import VAEParams
+from fmnist_ad.params.vae import VAEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import to_tensor
 from fmnist_ad.training import fit

@@ -1,5 +1,5 @@
 """The cells of :mod:`fmnist_ad.cells` as means and spreads over seeds: ``metrics/protocols.json``
-(for ``dvc metrics show`` / ``diff``) and a Markdown table."""
+(for ``dvc metrics show`` / ``diff``), a Markdown table and the GAN ablation's figure."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmnist_ad.atomic import write_json, write_text
+from fmnist_ad.atomic import atomic_path, write_json, write_text
 
 #: headline keys averaged over seeds in the summary (besides every score's AUROC)
 SUMMARY_KEYS = ("auroc", "auprc", "report_accuracy", "report_f1", "mcc_accuracy", "mcc_f1",
@@ -33,7 +33,8 @@ def summarise(cells_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for (protocol, detector), runs in sorted(groups.items()):
         keys = [*SUMMARY_KEYS, *sorted(k for k in runs[0] if k.startswith("auroc_"))]
-        entry: dict[str, Any] = {"seeds": len(runs), "labels_in_training": runs[0]["labels_in_training"]}
+        entry: dict[str, Any] = {"seeds": len(runs), "labels_in_training": runs[0]["labels_in_training"],
+                                 "main_score": runs[0]["main_score"]}
         for key in keys:
             values = np.array([r[key] for r in runs], dtype=np.float64)
             entry[key] = {"mean": round(float(values.mean()), 4),
@@ -44,7 +45,7 @@ def summarise(cells_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]], main_scores: dict[tuple[str, str], str]) -> str:
+def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
     rows = []
     for protocol, detectors in summary.items():
         for detector, e in detectors.items():
@@ -53,7 +54,7 @@ def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]], main_scores:
             others = ", ".join(f"`{k.removeprefix('auroc_')}` {e[k]['mean']:.3f}"
                                for k in e if k.startswith("auroc_"))
             rows.append({"protocol": protocol, "detector": detector,
-                         "main score": f"`{main_scores[(protocol, detector)]}`",
+                         "main score": f"`{e['main_score']}`",
                          "training labels": "yes" if e["labels_in_training"] else "no",
                          "seeds": e["seeds"], "AUROC": cell("auroc"), "AUPRC": cell("auprc"),
                          "report rule acc / F1": f"{e['report_accuracy']['mean']:.3f} / {e['report_f1']['mean']:.3f}",
@@ -70,11 +71,48 @@ def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]], main_scores:
             "of training images (the AE's `kde_ratio`, `mse_gap`); the others are unsupervised.\n")
 
 
-def write_summary(cells_dir: Path, out_json: Path, out_md: Path) -> None:
+#: what ``metrics/protocols.json`` keeps of each summary entry (the Markdown table has the rest):
+#: few enough columns for `dvc exp show` and `dvc metrics diff`
+METRIC_KEYS = {"auroc": ("mean", "std"), "auprc": ("mean",), "mcc_f1": ("mean",)}
+
+
+def headline(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The summary cut to :data:`METRIC_KEYS`, with ``seeds`` and ``labels_in_training``."""
+    return {protocol: {detector: {"seeds": e["seeds"], "labels_in_training": e["labels_in_training"],
+                                  **{k: {stat: e[k][stat] for stat in stats} for k, stats in METRIC_KEYS.items()}}
+                       for detector, e in detectors.items()}
+            for protocol, detectors in summary.items()}
+
+
+def ablation_figure(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
+    """The GAN's ablation (protocols ``ablation_*``): test AUROC of each setting beside the full
+    model's, so a reader sees what each loss term and discriminator buys."""
+    from matplotlib.figure import Figure
+
+    rows = [(p.removeprefix("ablation_").replace("_", " "), d["gan"]["auroc"])
+            for p, d in summary.items() if p.startswith("ablation_") and "gan" in d]
+    fig = Figure(figsize=(7, 0.45 * len(rows) + 1.2))
+    ax = fig.subplots()
+    names = [name for name, _ in rows]
+    means = [a["mean"] for _, a in rows]
+    ax.barh(names, means, xerr=[a["std"] for _, a in rows], color=["tab:gray" if n == "full" else "tab:blue" for n in names])
+    full = dict(rows).get("full")
+    if full is not None:
+        ax.axvline(full["mean"], color="black", linestyle="--", linewidth=1, label=f"full model {full['mean']:.3f}")
+        ax.legend(loc="lower right", fontsize=8)
+    for y, m in enumerate(means):
+        ax.text(m, y, f" {m:.3f}", va="center", fontsize=8)
+    ax.set_xlim(min(means) - 0.02, max(means) + 0.012)
+    ax.invert_yaxis()
+    ax.set_xlabel("test AUROC (default protocol, GAN l1)")
+    ax.set_title("GAN ablation: each loss term or discriminator switched off")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+
+
+def write_summary(cells_dir: Path, out_json: Path, out_md: Path, out_png: Path) -> None:
     summary = summarise(cells_dir)
-    main_scores = {}
-    for path in Path(cells_dir).glob("*.json"):
-        protocol, detector, _seed = path.stem.rsplit("-", 2)
-        main_scores[(protocol, detector)] = json.loads(path.read_text())["main_score"]
-    write_json(out_json, summary)
-    write_text(out_md, summary_markdown(summary, main_scores))
+    write_json(out_json, headline(summary))
+    write_text(out_md, summary_markdown(summary))
+    ablation_figure(summary, out_png)

@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-RULES = ("report", "f1", "mcc", "fpr")
+from fmnist_ad.detectors import DETECTORS
+from fmnist_ad.thresholds import RULES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="image files (PNG, JPEG, anything Pillow reads; colour becomes grey), folders "
                          "of them, .npy arrays (N, 28, 28) or (N, 1, 28, 28) in uint8 0-255 or float 0-1, "
                          "IDX image files (.gz or not)")
-    sc.add_argument("--detector", required=True, choices=("ae", "vae", "gan"))
+    sc.add_argument("--detector", required=True, choices=list(DETECTORS))
     sc.add_argument("--rule", default="fpr", choices=RULES,
                     help="threshold rule for the verdict (default fpr: the validation false-alarm rate "
                          "params.yaml sets, 5%%)")

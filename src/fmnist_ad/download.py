@@ -17,7 +17,7 @@ from pathlib import Path
 from fmnist_ad.atomic import atomic_dir
 from fmnist_ad.errors import UserError
 from fmnist_ad.idx import IdxError, decompress, parse_idx, sha256
-from fmnist_ad.params import IDX_FILES, DataParams
+from fmnist_ad.params.sections import IDX_FILES, DataParams
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix, f1_score,
+from sklearn.metrics import (accuracy_score, average_precision_score, f1_score,
                              precision_recall_curve, precision_score, recall_score, roc_auc_score,
                              roc_curve)
 
@@ -22,7 +22,8 @@ def score_columns(df: pd.DataFrame) -> list[str]:
 
 def metrics(test: pd.DataFrame, thresholds: dict[str, Any]) -> dict[str, float | int]:
     """Flat metric keys: ``auroc``/``auprc`` for the main score, ``auroc_<score>`` for each score,
-    ``<rule>_accuracy|precision|recall|f1|tp|fp|tn|fn`` for each threshold rule."""
+    ``<rule>_accuracy|precision|recall|f1`` for each threshold rule. (The confusion counts are
+    not metrics: they would double `dvc exp show`'s columns, and `dvc plots` draws them.)"""
     y = test["label"].to_numpy()
     main = thresholds["main_score"]
     out: dict[str, float | int] = {
@@ -34,13 +35,11 @@ def metrics(test: pd.DataFrame, thresholds: dict[str, Any]) -> dict[str, float |
         out[f"auprc_{name}"] = float(average_precision_score(y, test[name]))
     for rule in RULES:
         pred = predict(thresholds[rule], test)
-        tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
         out.update({
             f"{rule}_accuracy": float(accuracy_score(y, pred)),
             f"{rule}_precision": float(precision_score(y, pred, zero_division=0)),
             f"{rule}_recall": float(recall_score(y, pred, zero_division=0)),
             f"{rule}_f1": float(f1_score(y, pred, zero_division=0)),
-            f"{rule}_tp": int(tp), f"{rule}_fp": int(fp), f"{rule}_tn": int(tn), f"{rule}_fn": int(fn),
         })
     out["test_normal"] = int((y == 0).sum())
     out["test_anomaly"] = int((y == 1).sum())

@@ -48,7 +48,7 @@ def rule_of_thumb(x: torch.Tensor, rule: str) -> float:
 
 
 class GaussianKDE:
-    """Fit on reference points; ``score_samples`` returns log densities (higher = more typical)."""
+    """Fit on reference points; ``log_density`` returns log densities (higher = more typical)."""
 
     def __init__(self, bandwidth: str | float = "scott", batch_size: int = 256,
                  dtype: torch.dtype = torch.float32) -> None:
@@ -75,7 +75,7 @@ class GaussianKDE:
         """Centred reference points and their -|r|^2 / 2h^2 terms in ``dtype``, and the float64
         centre, on ``device``.
 
-        Made once per fit and device: the AE calls :meth:`score_samples` once per eval batch, and
+        Made once per fit and device: the AE calls :meth:`log_density` once per eval batch, and
         rebuilding them (plus a 2.5 MB host-to-GPU copy) every time took most of the AE's GPU
         scoring time. Centring changes no distance and keeps the expanded terms small.
         """
@@ -89,10 +89,10 @@ class GaussianKDE:
         return self._prepared[1:]
 
     @torch.inference_mode()
-    def score_samples(self, queries: torch.Tensor) -> torch.Tensor:
+    def log_density(self, queries: torch.Tensor) -> torch.Tensor:
         """log p(query) for each row, in batches of ``batch_size`` queries."""
         if self.points is None or self.bandwidth is None:
-            raise RuntimeError("GaussianKDE.score_samples called before fit")
+            raise RuntimeError("GaussianKDE.log_density called before fit")
         ref, ref_term, centre = self._reference(queries.device)
         n, d = ref.shape
         h2 = self.bandwidth ** 2

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from fmnist_ad.atomic import atomic_dir
 from fmnist_ad.errors import UserError
 from fmnist_ad.idx import read_split
-from fmnist_ad.params import CLASS_NAMES, ProtocolParams
+from fmnist_ad.params.sections import CLASS_NAMES, ProtocolParams
 
 SPLITS = ("train", "labeled", "val", "test")
 PCA_DIMS = 32

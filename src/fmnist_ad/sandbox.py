@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from fmnist_ad.idx import encode_idx, sha256
-from fmnist_ad.params import IDX_FILES
+from fmnist_ad.params.sections import IDX_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 

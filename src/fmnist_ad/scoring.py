@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fmnist_ad.detectors import detector_class
+from fmnist_ad.detectors import DETECTORS, detector_class
 from fmnist_ad.detectors.base import CheckpointError, Detector
-from fmnist_ad.params import TrainingParams
+from fmnist_ad.params.sections import TrainingParams
 from fmnist_ad.pipeline.score import file_sha256
-
-DETECTORS = ("ae", "vae", "gan")
 
 
 def load_detector(name: str, model_dir: str | Path | None = None, thresholds: str | Path | None = None,

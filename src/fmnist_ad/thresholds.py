@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmnist_ad.params import ThresholdParams
+from fmnist_ad.params.sections import ThresholdParams
 
 RULES = ("report", "f1", "mcc", "fpr")
 

@@ -3,7 +3,7 @@ DVCLive curves, resuming, a guard against non-finite losses, and a record of the
 
 from __future__ import annotations
 
-import ctypes
+import logging
 import os
 import shutil
 import time
@@ -24,31 +24,17 @@ from fmnist_ad.errors import UserError
 from fmnist_ad.prepare import ProtocolError, Split
 
 
-#: set by ``import lightning``: torch.cuda.is_available() then asks NVML, which does not poison fork
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+class _NoAdvertising(logging.Filter):
+    """Drops Lightning's "💡 Tip" line (an advert for a cloud logger) printed at every fit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡 Tip")
 
 
-def drop_unloadable_nvml_check() -> bool:
-    """Unset ``PYTORCH_NVML_BASED_CUDA_CHECK`` where NVML's library cannot be loaded; True if unset.
-
-    Lightning sets it on import. Every Adam step asks ``torch.cuda.is_available()`` (its graph
-    capture health check), and with the variable set torch then tries to ``dlopen`` NVML on every
-    call; where there is none (CPU machines) that fails and torch falls back to the same CUDA
-    runtime query it makes without the variable. So without NVML the variable changes no answer
-    and costs ~0.15 ms per optimizer step (measured on this project's CPU: a one-parameter Adam
-    step took 223 us with it, 66 us without). Where NVML loads, it is left alone.
-    """
-    if os.environ.get(NVML_CHECK) != "1":
-        return False
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        del os.environ[NVML_CHECK]
-        return True
-    return False
-
-
-drop_unloadable_nvml_check()
+# Lightning's "lightning" logger has its own console handler and also propagates to the root
+# handler that stages install, so each of its lines printed twice: keep its own, once.
+logging.getLogger("lightning").propagate = False
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertising())
 
 
 class NonFiniteLossError(UserError, FloatingPointError):

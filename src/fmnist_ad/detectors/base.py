@@ -18,7 +18,7 @@ from torch import nn
 
 from fmnist_ad.atomic import atomic_path
 from fmnist_ad.errors import UserError
-from fmnist_ad.params import TrainingParams
+from fmnist_ad.params.sections import TrainingParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import to_tensor
 
@@ -39,14 +39,19 @@ class Detector(ABC):
     #: the Lightning metric used for early stopping / best checkpoint, and its direction
     monitor: ClassVar[str] = "val/loss"
     monitor_mode: ClassVar[str] = "min"
-    #: raw per-image score names, in table column order
+    #: the score names, copied from ``params_class`` (which declares them once, for validation
+    #: too): per-image scores in table column order, and those that use training labels
     score_names: ClassVar[tuple[str, ...]]
-    #: scores that use the labels of training images (present only where a protocol labels
-    #: training anomalies); every other score is unsupervised
-    labeled_score_names: ClassVar[tuple[str, ...]] = ()
+    labeled_score_names: ClassVar[tuple[str, ...]]
     #: whether a training step runs backward through part of the model only (DDP must then
     #: look for unused parameters)
     partial_backward: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "params_class" in cls.__dict__:
+            cls.score_names = cls.params_class.score_names
+            cls.labeled_score_names = cls.params_class.labeled_score_names
 
     def __init__(self, params: TrainingParams) -> None:
         self.params = params

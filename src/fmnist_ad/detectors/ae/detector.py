@@ -14,7 +14,7 @@ from fmnist_ad.detectors.ae.model import ConvAutoencoder
 from fmnist_ad.detectors.base import Detector
 from fmnist_ad.errors import UserError
 from fmnist_ad.kde import GaussianKDE
-from fmnist_ad.params import AEParams
+from fmnist_ad.params.ae import AEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import batch_loader, to_tensor
 
@@ -45,8 +45,6 @@ class AEDetector(Detector):
 
     name = "ae"
     arch_keys = ("channels",)
-    score_names = ("mse", "kde", "combined")
-    labeled_score_names = ("kde_ratio", "mse_gap")
     params_class = AEParams
     params: AEParams
 
@@ -124,10 +122,10 @@ class AEDetector(Detector):
         code = self.model.encode(x)
         scores = {"mse": per_image_mse(x, self.model.decode(code))}
         if self.kde.points is not None:
-            scores["kde"] = -self.kde.score_samples(code)
+            scores["kde"] = -self.kde.log_density(code)
         if self.mse_means is not None:
             normal_mse, anomaly_mse = self.mse_means
-            scores["kde_ratio"] = self.kde_anomaly.score_samples(code) - self.kde_normal.score_samples(code)
+            scores["kde_ratio"] = self.kde_anomaly.log_density(code) - self.kde_normal.log_density(code)
             scores["mse_gap"] = (scores["mse"] - normal_mse).abs() - (scores["mse"] - anomaly_mse).abs()
         if self.standardise:
             z = [(scores[k].double() - mu) / sd for k, (mu, sd) in self.standardise.items()]

@@ -1,5 +1,1 @@
 """Dual-discriminator GAN of Kim et al. (ECCV-W 2020), the report's detector 3."""
-
-from fmnist_ad.detectors.gan.detector import GANDetector
-
-__all__ = ["GANDetector"]

@@ -11,7 +11,7 @@ from fmnist_ad.detectors.base import Detector
 from fmnist_ad.detectors.gan.data import paired_loader
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel, resize
-from fmnist_ad.params import GANParams
+from fmnist_ad.params.gan import GANParams
 from fmnist_ad.prepare import ProtocolError, Split
 from fmnist_ad.tensors import batch_loader, to_tensor
 
@@ -32,8 +32,6 @@ class GANDetector(Detector):
     arch_keys = ("arch",)
     monitor = "val/auroc"
     monitor_mode = "max"
-    score_names = ("l1", "mse")
-    labeled_score_names = ("l1", "mse")  # trained against labeled anomalies
     partial_backward = True
     params_class = GANParams
     params: GANParams

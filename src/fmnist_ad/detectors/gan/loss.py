@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from fmnist_ad.detectors.gan.model import GANModel
-from fmnist_ad.params import GANParams
+from fmnist_ad.params.gan import GANParams
 
 
 def per_image_l1(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:

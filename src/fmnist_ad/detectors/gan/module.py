@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from fmnist_ad.detectors.gan.loss import per_image_l1
 from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.detectors.gan.step import gan_step
-from fmnist_ad.params import GANParams
+from fmnist_ad.params.gan import GANParams
 from fmnist_ad.training import EpochMeans
 
 

@@ -9,7 +9,7 @@ import torch
 from fmnist_ad.detectors.gan.augment import augment
 from fmnist_ad.detectors.gan.loss import anomaly_generator_terms, lsgan_d_loss, normal_generator_terms
 from fmnist_ad.detectors.gan.model import GANModel
-from fmnist_ad.params import GANParams
+from fmnist_ad.params.gan import GANParams
 
 
 def gan_step(model: GANModel, params: GANParams, x: torch.Tensor, n_normal: int,

@@ -13,7 +13,7 @@ import torch
 from fmnist_ad.detectors.base import Detector
 from fmnist_ad.detectors.vae.loss import kl_divergence, per_image_bce, pixel_entropy, vae_loss
 from fmnist_ad.detectors.vae.model import ConvVAE
-from fmnist_ad.params import VAEParams
+from fmnist_ad.params.vae import VAEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import batch_loader, to_tensor
 
@@ -35,7 +35,6 @@ class VAEDetector(Detector):
 
     name = "vae"
     arch_keys = ("channels", "latent_dim", "hidden")
-    score_names = ("bce", "elbo", "bce_excess", "elbo_excess")
     params_class = VAEParams
     params: VAEParams
 

@@ -1,0 +1,26 @@
+"""The AE's section of ``params.yaml``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from fmnist_ad.params.sections import PositiveFloat, PositiveInt, TrainingParams
+
+
+class AEParams(TrainingParams):
+    channels: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] = [16, 32, 64]
+    max_epochs: PositiveInt = 100
+    patience: PositiveInt = 3
+    kde_bandwidth: Literal["scott", "silverman"] | PositiveFloat = "scott"
+    kde_precision: Literal["float32", "float64"] = "float32"
+    combine: list[Literal["mse", "kde"]] = ["mse", "kde"]
+    main_score: str = "combined"
+
+    score_names = ("mse", "kde", "combined")
+    labeled_score_names = ("kde_ratio", "mse_gap")
+
+    def available_scores(self) -> tuple[str, ...]:
+        """Without ``combine`` there is no ``combined`` score."""
+        return tuple(s for s in super().available_scores() if self.combine or s != "combined")

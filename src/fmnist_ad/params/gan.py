@@ -1,0 +1,49 @@
+"""The GAN's section of ``params.yaml``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from fmnist_ad.params.sections import PositiveInt, Section, TrainingParams
+
+
+class GANWeights(Section):
+    """Loss weights, defaults from Kim et al.'s Table 2."""
+
+    rec: Annotated[float, Field(ge=0)] = 1.5
+    patch: Annotated[float, Field(ge=0)] = 1.5
+    latent: Annotated[float, Field(ge=0)] = 0.5
+    adv: Annotated[float, Field(ge=0)] = 0.5
+    anomaly_adv: Annotated[float, Field(ge=0)] = 1.0
+    abc: Annotated[float, Field(ge=0)] = 0.5
+
+
+class PatchParams(Section):
+    size: PositiveInt = 16
+    stride: PositiveInt = 8
+    top_n: PositiveInt = 3
+
+
+class GANParams(TrainingParams):
+    arch: Literal["report", "paper"] = "paper"
+    epochs: PositiveInt = 15
+    batch_size: PositiveInt = 64
+    eval_batch_size: PositiveInt = 512
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] = [0.5, 0.999]
+    lr_step: PositiveInt = 50
+    augment: bool = False
+    weights: GANWeights = GANWeights()
+    patch: PatchParams = PatchParams()
+    main_score: str = "l1"
+
+    score_names = ("l1", "mse")
+    labeled_score_names = ("l1", "mse")  # trained against labeled anomalies
+
+    @model_validator(mode="after")
+    def _patch_fits(self) -> GANParams:
+        side = 32 if self.arch == "paper" else 28
+        if self.patch.size > side:
+            raise ValueError(f"patch.size {self.patch.size} exceeds the {side}px input of arch {self.arch!r}")
+        return self

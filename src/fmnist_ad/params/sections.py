@@ -1,0 +1,119 @@
+"""The sections of ``params.yaml`` that every stage shares (data, protocol) and the base of every
+detector's own section (:class:`TrainingParams`, one module per detector beside this one);
+:mod:`fmnist_ad.params` puts them together."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NUM_CLASSES = 10
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+ClassId = Annotated[int, Field(ge=0, lt=NUM_CLASSES)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(Section):
+    mirrors: list[str] = []
+    download: bool = True
+    sha256: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]]
+
+    @field_validator("sha256")
+    @classmethod
+    def _all_files(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [name for name in IDX_FILES if name not in value]
+        extra = [name for name in value if name not in IDX_FILES]
+        if missing or extra:
+            raise ValueError(
+                f"needs exactly the keys {list(IDX_FILES)}; missing {missing}, unknown {extra}"
+            )
+        return value
+
+
+class ProtocolParams(Section):
+    seed: int = 42
+    normal_classes: Annotated[list[ClassId], Field(min_length=1)]
+    anomaly_classes: Annotated[list[ClassId], Field(min_length=1)]
+    val_size: PositiveInt = 10000
+    train_contamination: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    labeled_anomalies: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
+    anomaly_sampling: Literal["random", "kmeans"] = "kmeans"
+    kmeans_clusters: PositiveInt = 10
+    val_anomaly_share: Annotated[float, Field(gt=0, lt=1)] | None = None
+    test_anomaly_share: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+    @model_validator(mode="after")
+    def _disjoint_classes(self) -> ProtocolParams:
+        overlap = sorted(set(self.normal_classes) & set(self.anomaly_classes))
+        if overlap:
+            raise ValueError(
+                f"normal_classes and anomaly_classes overlap in {overlap}: a class is either "
+                "normal or anomalous, remove it from one list"
+            )
+        for key in ("normal_classes", "anomaly_classes"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{key} lists a class twice: {values}")
+        return self
+
+
+class ThresholdParams(Section):
+    target_fpr: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    # "distance": all `report_scores` at least k validation-normal standard deviations above the
+    # normal mean, k chosen for validation accuracy. "midpoint": halfway between the mean
+    # validation score of normals and of anomalies (the report's VAE rule).
+    report_rule: Literal["distance", "midpoint"] = "distance"
+    report_scores: list[str] | None = None
+
+
+class TrainingParams(Section):
+    """What every detector's training shares: optimisation, hardware, seed."""
+
+    seed: int = 42
+    lr: PositiveFloat = 1e-4
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-5
+    batch_size: PositiveInt = 512
+    eval_batch_size: PositiveInt = 256
+    accelerator: str = "auto"
+    devices: PositiveInt | Literal["auto"] = 1
+    num_nodes: PositiveInt = 1              # machines, each running `devices` processes (DDP)
+    strategy: str = "auto"
+    main_score: str
+    threshold: ThresholdParams = ThresholdParams()
+
+    #: the per-image scores the detector writes, in table column order
+    score_names: ClassVar[tuple[str, ...]] = ()
+    #: scores that use the labels of training images (written only where a protocol labels
+    #: training anomalies); every other score is unsupervised
+    labeled_score_names: ClassVar[tuple[str, ...]] = ()
+
+    def available_scores(self) -> tuple[str, ...]:
+        """The scores ``main_score`` and ``threshold.report_scores`` may name."""
+        return tuple(dict.fromkeys((*self.score_names, *self.labeled_score_names)))
+
+    @model_validator(mode="after")
+    def _scores_exist(self) -> TrainingParams:
+        available = self.available_scores()
+        if self.main_score not in available:
+            raise ValueError(f"main_score {self.main_score!r} is not one of {list(available)}")
+        unknown = [s for s in self.threshold.report_scores or () if s not in available]
+        if unknown:
+            raise ValueError(f"threshold.report_scores {unknown} are not among {list(available)}")
+        return self

@@ -1,0 +1,79 @@
+"""The ten-class benchmark's cells and table on hand-made inputs (the DVC run: test_pipeline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fmnist_ad.benchmark import benchmark_params
+from fmnist_ad.benchmark_summary import read_cells, summarise, write_benchmark
+from fmnist_ad.cells import PresetError
+from fmnist_ad.params import ParamsError
+from fmnist_ad.sandbox import REPO
+
+SETTINGS = REPO / "benchmark" / "settings.yaml"
+LITERATURE = REPO / "benchmark" / "literature.csv"
+
+
+def test_a_cell_is_one_class_normal_with_the_budget_and_seed() -> None:
+    p = benchmark_params(REPO / "params.yaml", SETTINGS, "vae", 6, 7)
+    budget = yaml.safe_load(SETTINGS.read_text())["vae"]
+    assert p.protocol.normal_classes == [6] and p.protocol.anomaly_classes == [0, 1, 2, 3, 4, 5, 7, 8, 9]
+    assert p.protocol.seed == 7 and p.vae.seed == 7 and p.ae.seed == 42
+    assert p.vae.max_epochs == budget["max_epochs"] and p.vae.lr == budget["lr"]
+    assert p.protocol.anomaly_sampling == "kmeans"          # the rest from params.yaml
+    for detector in ("ae", "vae", "gan"):                   # the committed budget is valid
+        benchmark_params(REPO / "params.yaml", SETTINGS, detector, 0, 42)
+
+
+def test_bad_cells_are_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="not a FashionMNIST class"):
+        benchmark_params(REPO / "params.yaml", SETTINGS, "ae", 10, 42)
+    (tmp_path / "s.yaml").write_text("vae: {max_epochs: 1}\n")
+    with pytest.raises(PresetError, match="needs a mapping `ae:`"):
+        benchmark_params(REPO / "params.yaml", tmp_path / "s.yaml", "ae", 0, 42)
+
+
+def _cell(folder: Path, detector: str, normal: int, seed: int, auroc: float, labeled: int = 0) -> None:
+    m = {"detector": detector, "main_score": "s", "labels_in_training": labeled, "auroc": auroc,
+         "auroc_s": auroc, "auprc_s": auroc / 2, "auroc_r": 1 - auroc, "auprc_r": 0.5,
+         "labeled_scores": [] if labeled else ["r"], "cell_seconds": 10.0 + normal}
+    (folder / f"{detector}-{normal}-{seed}.json").write_text(json.dumps(m))
+
+
+def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for normal, auroc in enumerate((0.9, 0.6, 0.8)):
+        _cell(cells, "ae", normal, 42, auroc)
+        _cell(cells, "gan", normal, 42, 0.95, labeled=1)
+    _cell(cells, "ae", 0, 7, 0.8)
+    _cell(cells, "ae", 0, 1, 0.7)
+    s = summarise(read_cells(cells))
+    assert set(s) == {"ae", "gan"} and set(s["ae"]) == {"s", "r"} and set(s["gan"]) == {"s"}
+    ae = s["ae"]["s"]
+    assert ae["class1"] == {"auroc": 0.6, "auprc": 0.3}
+    assert ae["mean"]["auroc"] == pytest.approx(np.mean([0.9, 0.6, 0.8]), abs=1e-4)
+    assert ae["worst"] == {"auroc": 0.6, "class": 1}
+    assert ae["seeds"]["n"] == 3 and ae["seeds"]["class0_auroc_mean"] == pytest.approx(0.8)
+    assert ae["seeds"]["class0_auroc_std"] == pytest.approx(float(np.std([0.9, 0.8, 0.7], ddof=1)), abs=1e-4)
+    assert s["ae"]["r"]["labels_in_training"] == 1 and ae["labels_in_training"] == 0
+    out = tmp_path / "out"
+    write_benchmark(cells, LITERATURE, out / "b.json", out / "b.md", out / "b.png")
+    md = (out / "b.md").read_text()
+    assert "| ours: ae `s` | no | 90.0 | 60.0 | 80.0 |" in md and "| ours: ae `r` | yes |" in md
+    assert "Kim et al. GAN" in md and "98.6" in md and "slowest cell `ae-2-42`" in md
+    assert json.loads((out / "b.json").read_text()) == s
+    assert (out / "b.png").stat().st_size > 10_000
+
+
+def test_literature_is_the_papers_table() -> None:
+    lit = pd.read_csv(LITERATURE).set_index("method")
+    kim = lit.loc["Kim et al. GAN", [f"c{c}" for c in range(10)]].to_numpy(dtype=float)
+    assert kim.tolist() == [99.5, 99.6, 98.2, 98.6, 98.1, 99.5, 95.9, 99.4, 97.6, 99.6]
+    assert lit.loc["Kim et al. GAN", "mean"] == pytest.approx(kim.mean(), abs=0.05)
