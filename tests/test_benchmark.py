@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fmnist_ad.benchmark import benchmark_params
-from fmnist_ad.benchmark_summary import read_cells, summarise, write_benchmark
+from fmnist_ad.benchmark_summary import headline, read_cells, summarise, write_benchmark
 from fmnist_ad.cells import PresetError
 from fmnist_ad.params import ParamsError
 from fmnist_ad.sandbox import REPO
@@ -68,7 +68,12 @@ def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
     md = (out / "b.md").read_text()
     assert "| ours: ae `s` | no | 90.0 | 60.0 | 80.0 |" in md and "| ours: ae `r` | yes |" in md
     assert "Kim et al. GAN" in md and "98.6" in md and "slowest cell `ae-2-42`" in md
-    assert json.loads((out / "b.json").read_text()) == s
+    declared = json.loads((out / "b.json").read_text())
+    assert declared == headline(s)
+    assert declared["ae"]["s"] == {"mean_auroc": ae["mean"]["auroc"], "worst_auroc": 0.6, "worst_class": 1,
+                                   "class0_seeds_mean": ae["seeds"]["class0_auroc_mean"],
+                                   "class0_seeds_std": ae["seeds"]["class0_auroc_std"]}
+    assert declared["gan"]["s"]["class0_seeds_std"] == 0.0       # one seed: no spread yet
     assert (out / "b.png").stat().st_size > 10_000
 
 

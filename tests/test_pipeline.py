@@ -40,10 +40,11 @@ def test_repro_produces_metrics_and_plots(project: Path) -> None:
     for name in DETECTORS:
         m = json.loads((project / "metrics" / f"{name}.json").read_text())
         assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["auprc"] <= 1.0
-        for rule in ("report", "f1", "mcc", "fpr"):
-            assert 0.0 <= m[f"{rule}_f1"] <= 1.0
+        assert 0.0 <= m["report_f1"] <= 1.0 and 0.0 <= m["mcc_f1"] <= 1.0
+        assert not any(k.endswith(("_precision", "_recall")) for k in m)     # headline only
         confusion = pd.read_csv(project / "plots" / name / "confusion.csv")
-        assert (confusion["actual"] == "anomaly").sum() == m["test_anomaly"]
+        test = pd.read_csv(project / "data" / "scores" / name / "test.csv")
+        assert (confusion["actual"] == "anomaly").sum() == (test["label"] == 1).sum()
         for plot in ("roc.csv", "pr.csv", "hist.csv", "confusion.csv"):
             assert (project / "plots" / name / plot).is_file()
         assert (project / "data" / "thresholds" / f"{name}.json").is_file()
@@ -126,7 +127,9 @@ def test_metrics_recomputed_from_score_tables(project: Path) -> None:
         test = pd.read_csv(project / "data" / "scores" / name / "test.csv")
         assert m["auroc"] == pytest.approx(roc_auc_score(test.label, test[t["main_score"]]))
         assert m["auprc"] == pytest.approx(average_precision_score(test.label, test[t["main_score"]]))
-        assert m["fpr_f1"] == pytest.approx(f1_score(test.label, predict(t["fpr"], test), zero_division=0))
+        assert m["mcc_f1"] == pytest.approx(f1_score(test.label, predict(t["mcc"], test), zero_division=0))
+        full = json.loads((project / "metrics" / "summary.json").read_text())[name]   # every rule
+        assert full["fpr_f1"] == pytest.approx(f1_score(test.label, predict(t["fpr"], test), zero_division=0))
 
 
 def test_compare_outputs(project: Path) -> None:
@@ -148,8 +151,7 @@ def test_forced_rerun_gives_identical_metrics(project: Path) -> None:
 
 def _metric_values(project: Path, rev: str | None) -> dict[tuple[str, str], object]:
     """Every metric key of every metrics file, flattened as DVC does, at ``rev`` or in the workspace."""
-    files = ["metrics/ae.json", "metrics/vae.json", "metrics/gan.json",
-             *(f"metrics/training/{n}.json" for n in DETECTORS)]   # summary.json is no metric
+    files = [f"metrics/{n}.json" for n in DETECTORS]   # training records and summary.json are no metrics
     values = {}
     for path in files:
         text = (_run(["git", "show", f"{rev}:{path}"], project).stdout if rev
@@ -178,9 +180,9 @@ def test_metrics_diff_reports_exactly_what_changed(project: Path) -> None:
     reported = {(path, key) for path, keys in diff.items() for key in keys}
     actually_changed = {k for k in new if isinstance(new[k], (int, float)) and new[k] != old.get(k)}
     assert reported == actually_changed
-    assert reported, "a new GAN learning rate changed no metric"  # (train_seconds can repeat to 0.01 s)
+    assert reported, "a new GAN learning rate changed no metric"
     for path, key in reported:
-        assert path in ("metrics/gan.json", "metrics/training/gan.json"), (path, key)
+        assert path == "metrics/gan.json", (path, key)
 
 
 def test_killed_training_leaves_nothing_valid_and_repro_recovers(project: Path) -> None:
@@ -242,7 +244,7 @@ def test_one_protocol_cell_through_dvc(project: Path) -> None:
 
 def test_benchmark_through_dvc(project: Path) -> None:
     """The ten-class benchmark, cut to two classes and one extra seed, end to end through DVC:
-    every cell's keys in metrics/benchmark.json, its AUROC from its own score table, a second
+    metrics/benchmark.json's means from the cells' own score tables, a second
     run does nothing, and a change to one detector's params reruns only that detector's cells."""
     import shutil
 
@@ -264,12 +266,15 @@ def test_benchmark_through_dvc(project: Path) -> None:
         shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project).stdout
         bench = json.loads((project / "metrics" / "benchmark.json").read_text())
         for detector, score in (("ae", "combined"), ("ae", "kde_ratio"), ("vae", "bce_excess"), ("gan", "l1")):
+            aurocs = []
+            for normal in (0, 1):
+                test = pd.read_csv(project / "data" / "benchmark" / f"{detector}-{normal}-42" / "test.csv")
+                assert set(test.loc[test["label"] == 0, "class"]) == {normal}
+                aurocs.append(roc_auc_score(test["label"], test[score]))
             e = bench[detector][score]
-            assert {"class0", "class1", "mean", "worst", "seeds"} <= set(e) and e["seeds"]["n"] == 2
-            assert e["labels_in_training"] == int(score in ("kde_ratio", "l1"))
-            test = pd.read_csv(project / "data" / "benchmark" / f"{detector}-1-42" / "test.csv")
-            assert set(test.loc[test["label"] == 0, "class"]) == {1}
-            assert e["class1"]["auroc"] == pytest.approx(roc_auc_score(test["label"], test[score]), abs=1e-4)
+            assert e["mean_auroc"] == pytest.approx(sum(aurocs) / 2, abs=1e-4)
+            assert e["worst_auroc"] == pytest.approx(min(aurocs), abs=1e-4)
+            assert {"class0_seeds_mean", "class0_seeds_std"} <= set(e)
         assert json.loads(shown)[""]["data"]["metrics/benchmark.json"]["data"] == bench   # declared, shown
         assert (project / "plots" / "benchmark.png").is_file() and "Kim et al." in (
             project / "metrics" / "benchmark.md").read_text()

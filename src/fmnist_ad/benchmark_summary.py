@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmnist_ad.atomic import atomic_path, write_json, write_text
+from fmnist_ad.atomic import write_json, write_text
+from fmnist_ad.figures import write_figure
 from fmnist_ad.params.sections import CLASS_NAMES
 
 CLASSES = tuple(range(len(CLASS_NAMES)))
@@ -70,9 +71,20 @@ def summarise(cells: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def read_literature(path: Path) -> pd.DataFrame:
-    """The published per-class AUROC (in %) with their sources (``benchmark/literature.csv``)."""
-    return pd.read_csv(path)
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ``metrics/benchmark.json`` declares (``dvc exp show`` columns, ``dvc metrics diff``):
+    per row its mean and worst class and the class-0 seed spread; the per-class figures are in
+    ``metrics/benchmark.md``, the figure and each cell's own JSON."""
+    out: dict[str, Any] = {}
+    for detector, scores in summary.items():
+        for score, e in scores.items():
+            row = {"mean_auroc": e["mean"]["auroc"], "worst_auroc": e["worst"]["auroc"],
+                   "worst_class": e["worst"]["class"]}
+            if "seeds" in e:
+                row |= {"class0_seeds_mean": e["seeds"]["class0_auroc_mean"],
+                        "class0_seeds_std": e["seeds"]["class0_auroc_std"]}
+            out.setdefault(detector, {})[score] = row
+    return out
 
 
 def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature: pd.DataFrame) -> str:
@@ -117,12 +129,10 @@ def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature:
 
 def plot_benchmark(summary: dict[str, Any], literature: pd.DataFrame, path: Path) -> None:
     """Per-class AUROC of each detector's main score against Kim et al.'s GAN row, one picture."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig = Figure(figsize=(9, 4.2))
+    ax = fig.subplots()
     x = np.arange(len(CLASSES))
     for detector, scores in summary.items():
         score, e = next(iter(scores.items()))            # the main score comes first
@@ -137,15 +147,13 @@ def plot_benchmark(summary: dict[str, Any], literature: pd.DataFrame, path: Path
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    write_figure(path, fig)
 
 
 def write_benchmark(cells_dir: Path, literature_path: Path, out_json: Path, out_md: Path, out_png: Path) -> None:
     cells = read_cells(cells_dir)
-    literature = read_literature(literature_path)
+    literature = pd.read_csv(literature_path)  # published per-class AUROC (%), with sources
     summary = summarise(cells)
-    write_json(out_json, summary)
+    write_json(out_json, headline(summary))
     write_text(out_md, benchmark_markdown(summary, cells, literature))
     plot_benchmark(summary, literature, out_png)

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fmnist_ad.atomic import atomic_path, write_json, write_text
+from fmnist_ad.atomic import write_json, write_text
+from fmnist_ad.figures import write_figure
 
 #: headline keys averaged over seeds in the summary (besides every score's AUROC)
 SUMMARY_KEYS = ("auroc", "auprc", "report_accuracy", "report_f1", "mcc_accuracy", "mcc_f1",
@@ -73,13 +74,13 @@ def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 #: what ``metrics/protocols.json`` keeps of each summary entry (the Markdown table has the rest):
 #: few enough columns for `dvc exp show` and `dvc metrics diff`
-METRIC_KEYS = {"auroc": ("mean", "std"), "auprc": ("mean",), "mcc_f1": ("mean",)}
+METRIC_KEYS = {"auroc": ("mean", "std")}
 
 
 def headline(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """The summary cut to :data:`METRIC_KEYS`, with ``seeds`` and ``labels_in_training``."""
-    return {protocol: {detector: {"seeds": e["seeds"], "labels_in_training": e["labels_in_training"],
-                                  **{k: {stat: e[k][stat] for stat in stats} for k, stats in METRIC_KEYS.items()}}
+    """The summary cut to :data:`METRIC_KEYS`: the columns ``dvc exp show`` gives the protocols
+    (``sandal.vae.auroc.mean``); seeds, AUPRC and the rules' figures are in the Markdown table."""
+    return {protocol: {detector: {k: {stat: e[k][stat] for stat in stats} for k, stats in METRIC_KEYS.items()}
                        for detector, e in detectors.items()}
             for protocol, detectors in summary.items()}
 
@@ -107,8 +108,7 @@ def ablation_figure(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -
     ax.set_xlabel("test AUROC (default protocol, GAN l1)")
     ax.set_title("GAN ablation: each loss term or discriminator switched off")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    write_figure(path, fig)
 
 
 def write_summary(cells_dir: Path, out_json: Path, out_md: Path, out_png: Path) -> None:

@@ -23,9 +23,9 @@ from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from fmnist_ad.atomic import atomic_dir, write_json, write_text
 from fmnist_ad.evaluate import metrics
+from fmnist_ad.figures import write_figure
 from fmnist_ad.thresholds import RULES, predict
 
-DPI = 110
 RULE_STATS = ("accuracy", "precision", "recall", "f1")
 RULE_STYLES = {"report": ("black", "-"), "f1": ("tab:green", "--"), "mcc": ("tab:orange", "-."),
                "fpr": ("tab:purple", ":")}
@@ -153,10 +153,6 @@ def summary_markdown(summary: dict[str, dict[str, Any]]) -> str:
 
 
 # --- figures ---------------------------------------------------------------------------------
-
-def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=DPI)
-
 
 def _model_color(index: int) -> str:
     return f"C{index % 10}"
@@ -322,15 +318,15 @@ def training_figure(out: ModelOutputs) -> Figure:
 
 
 def draw_figures(outputs: Sequence[ModelOutputs], folder: Path) -> None:
-    _save(roc_figure(outputs), folder / "roc.png")
-    _save(pr_figure(outputs), folder / "pr.png")
+    write_figure(folder / "roc.png", roc_figure(outputs))
+    write_figure(folder / "pr.png", pr_figure(outputs))
     for out in outputs:
-        _save(hist_figure(out), folder / f"hist_{out.name}.png")
-        _save(confusion_figure(out), folder / f"confusion_{out.name}.png")
-        _save(recon_figure(out), folder / f"recon_{out.name}.png")
-        _save(training_figure(out), folder / f"training_{out.name}.png")
+        write_figure(folder / f"hist_{out.name}.png", hist_figure(out))
+        write_figure(folder / f"confusion_{out.name}.png", confusion_figure(out))
+        write_figure(folder / f"recon_{out.name}.png", recon_figure(out))
+        write_figure(folder / f"training_{out.name}.png", training_figure(out))
         if out.name == "ae":
-            _save(ae_separation_figure(out), folder / "ae_separation.png")
+            write_figure(folder / "ae_separation.png", ae_separation_figure(out))
 
 
 def write_comparison(root: Path, models: Sequence[str], out_json: Path, out_md: Path, figures: Path) -> None:

@@ -1,4 +1,10 @@
-"""Stage `evaluate@M`: test metrics from continuous scores and each threshold rule, and curves."""
+"""Stage `evaluate@M`: test metrics from continuous scores and each threshold rule, and curves.
+
+``metrics/M.json`` holds the figures worth a column in ``dvc exp show``: AUROC / AUPRC of the
+main score, the AUROC of every other score and the F1 of the report's rule and of the MCC rule.
+Every rule's accuracy / precision / recall is in the `compare` stage's ``metrics/summary.md``;
+the confusion counts are in ``plots/M/confusion.csv``.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,24 @@ from fmnist_ad.evaluate import confusion_rows, curves, metrics
 from fmnist_ad.params import load_params
 from fmnist_ad.pipeline.threshold import read_scores
 
+#: rules whose test F1 is a headline metric: the report's, and the one that does not degenerate
+#: when anomalies dominate validation
+HEADLINE_RULES = ("report", "mcc")
+
+
+def headline(full: dict[str, float | int], main_score: str) -> dict[str, float | int]:
+    """The headline subset of :func:`fmnist_ad.evaluate.metrics` (``auroc_<main>`` is ``auroc``)."""
+    out = {"auroc": full["auroc"], "auprc": full["auprc"]}
+    out |= {k: v for k, v in full.items() if k.startswith("auroc_") and k != f"auroc_{main_score}"}
+    return out | {f"{rule}_f1": full[f"{rule}_f1"] for rule in HEADLINE_RULES}
+
 
 def run_evaluate(params_path: Path, model: str, scores_dir: Path, thresholds_path: Path,
                  metrics_path: Path, plots_dir: Path) -> None:
     load_params(params_path)
     thresholds = json.loads(Path(thresholds_path).read_text())
     test = read_scores(scores_dir / "test.csv")
-    write_json(metrics_path, metrics(test, thresholds))
+    write_json(metrics_path, headline(metrics(test, thresholds), thresholds["main_score"]))
     with atomic_dir(plots_dir) as tmp:
         for name, frame in curves(test, thresholds["main_score"]).items():
             frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
