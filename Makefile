@@ -37,7 +37,7 @@ benchmark: install data
 
 # Training and scoring throughput (docs/speed.md); prints figures, changes no pipeline output.
 speed: install data
-	$(BIN)/python -m fmnist_ad.speed
+	$(BIN)/python benchmarks/speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fmnist_ad.sandbox import REPO, synthetic_images, write_mirror  # noqa: F401 (re-exported to tests)
+from sandbox import REPO, synthetic_images, write_mirror  # noqa: F401 (re-exported to tests)
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 

@@ -14,7 +14,7 @@ from fmnist_ad.benchmark import benchmark_params
 from fmnist_ad.benchmark_summary import headline, read_cells, summarise, write_benchmark
 from fmnist_ad.cells import PresetError
 from fmnist_ad.params import ParamsError
-from fmnist_ad.sandbox import REPO
+from sandbox import REPO
 
 SETTINGS = REPO / "benchmark" / "settings.yaml"
 LITERATURE = REPO / "benchmark" / "literature.csv"

@@ -14,7 +14,7 @@ import yaml
 
 from conftest import small_params
 from fmnist_ad.detectors import DETECTORS
-from fmnist_ad.sandbox import make_project, run
+from sandbox import make_project, run
 
 pytestmark = pytest.mark.pipeline
 
@@ -224,7 +224,7 @@ def test_one_protocol_cell_through_dvc(project: Path) -> None:
     copied in for this test only: `dvc status` and `dvc metrics` of the others see one pipeline.)"""
     import shutil
 
-    from fmnist_ad.sandbox import REPO
+    from sandbox import REPO
 
     shutil.copytree(REPO / "protocols", project / "protocols", ignore=shutil.ignore_patterns("dvc.lock"))
     target = "protocols/dvc.yaml:ae@tshirt-7"
@@ -251,7 +251,7 @@ def test_benchmark_through_dvc(project: Path) -> None:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from fmnist_ad.sandbox import REPO
+    from sandbox import REPO
 
     shutil.copytree(REPO / "benchmark", project / "benchmark", ignore=shutil.ignore_patterns("dvc.lock"))
     spec = (project / "benchmark" / "dvc.yaml").read_text()

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from fmnist_ad.detectors.ae.detector import AEDetector
+from fmnist_ad.detectors.ae.loss import per_image_blurred_mse
 from fmnist_ad.detectors.ae.detector import LabelsNeededError, labeled_anomalies
 from fmnist_ad.detectors.vae.loss import per_image_bce, pixel_entropy
+from fmnist_ad.knn import CosineKNN
 from fmnist_ad.params.ae import AEParams
 from fmnist_ad.params.sections import ThresholdParams
 from fmnist_ad.prepare import Split
@@ -34,6 +36,26 @@ def test_bce_minus_entropy_is_the_pixelwise_kl() -> None:
     p = torch.rand(4, 1, 28, 28).clamp(0.01, 0.99)
     kl = (x * torch.log(x / p) + (1 - x) * torch.log((1 - x) / (1 - p))).flatten(1).sum(1)
     assert torch.allclose(per_image_bce(x, p) - pixel_entropy(x), kl, rtol=1e-4)
+
+
+def test_blurred_mse_of_a_constant_error() -> None:
+    """A 3x3 image off by d everywhere: the zero-padded 3x3 box blur keeps d at the centre,
+    6d/9 on the edges and 4d/9 in the corners, so the mean square is (81 + 4*36 + 4*16)/729 d^2."""
+    x, d = torch.zeros(2, 1, 3, 3), torch.tensor([0.5, 2.0])
+    recon = x + d.view(2, 1, 1, 1)
+    expected = (81 + 4 * 36 + 4 * 16) / 729 * d**2
+    torch.testing.assert_close(per_image_blurred_mse(x, recon), expected)
+    assert per_image_blurred_mse(x, x).tolist() == [0.0, 0.0]
+
+
+def test_cosine_knn_distance_ignores_length() -> None:
+    knn = CosineKNN(k=1).fit(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))
+    d = knn.distance(torch.tensor([[5.0, 0.0], [0.0, 0.1], [-1.0, 0.0], [1.0, 1.0]]))
+    torch.testing.assert_close(d, torch.tensor([0.0, 0.0, 1.0, 1 - 2**-0.5]))
+    both = CosineKNN(k=2).fit(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))  # mean over the 2 nearest
+    torch.testing.assert_close(both.distance(torch.tensor([[2.0, 0.0]])), torch.tensor([0.5]))
+    with pytest.raises(RuntimeError, match="before fit"):
+        CosineKNN().distance(torch.zeros(1, 2))
 
 
 def test_mcc_cut_does_not_flag_everything_under_imbalance() -> None:

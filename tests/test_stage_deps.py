@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from fmnist_ad.detectors import DETECTORS
-from fmnist_ad.sandbox import REPO
+from sandbox import REPO
 
 SRC = REPO / "src"
 DVCFILES = (REPO / "dvc.yaml", REPO / "protocols" / "dvc.yaml", REPO / "benchmark" / "dvc.yaml")
@@ -109,11 +109,14 @@ def expanded_stages() -> list[tuple[str, str, list[str], Path, str | None]]:
             elif "matrix" in stage:
                 # a `detector` key changes the code a cell runs, so each value is a case; the other
                 # keys (protocol, class, seed) do not, and their first value stands for all
-                text = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
+                text = yaml.safe_dump({k: v for k, v in stage.items() if k not in ("matrix", "vars")})
                 for key, values in stage["matrix"].items():
                     if key != "detector":
                         text = text.replace("${item.%s}" % key, str(resolve(values, spec)[0]))
-                for detector in stage["matrix"].get("detector", [name]):
+                local = {k: v for entry in stage.get("vars", []) for k, v in entry.items()}  # stage vars
+                for key, value in local.items():
+                    text = text.replace("${%s}" % key, str(value))
+                for detector in stage["matrix"].get("detector", [local.get("detector", name)]):
                     body = yaml.safe_load(text.replace("${item.detector}", detector))
                     out.append((str(dvcfile.relative_to(REPO)), name, body, detector))
             else:
@@ -130,7 +133,7 @@ STAGES = expanded_stages()
 def test_stage_deps_cover_the_modules_it_runs(dvcfile, name, deps, wdir, detector) -> None:
     spec = yaml.safe_load((REPO / dvcfile).read_text())["stages"][name.split("@")[0]]
     body = spec.get("do", spec)
-    words = body["cmd"].replace("${item.detector}", str(detector)).split()
+    words = body["cmd"].replace("${item.detector}", str(detector)).replace("${detector}", str(detector)).split()
     at = next(i for i, w in enumerate(words) if w.endswith(".py"))
     script = words[at]
     named = [w for w in words[at + 1:at + 2] if w in DETECTORS]  # `cell.py gan ...`

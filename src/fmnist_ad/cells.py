@@ -2,7 +2,9 @@
 evaluated in one process (the report's protocols over seeds, `protocols/dvc.yaml`); their
 summary over seeds is :mod:`fmnist_ad.cells_summary`.
 
-A protocol is a set of overrides of ``params.yaml`` (``protocols/presets.yaml``); a cell's seed
+A protocol is a set of overrides of ``params.yaml``, one file per protocol
+(``protocols/presets/NAME.yaml``, a file dependency of its cells, so ``dvc exp show`` does not
+list every preset's keys as params columns); a cell's seed
 replaces both ``protocol.seed`` (the splits) and the detector's ``seed`` (its initial weights and
 batch order), so seeds vary the whole run. The data are read once and stay in memory; the cell
 writes its manifest and score tables (to audit and recompute its metrics) and its metrics, and
@@ -40,19 +42,22 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def cell_params(params_path: Path, presets_path: Path, protocol: str, detector: str, seed: int) -> Params:
-    """``params.yaml`` with the protocol's overrides and the cell's seed, validated."""
-    presets = yaml.safe_load(Path(presets_path).read_text()) if Path(presets_path).is_file() else None
-    if not isinstance(presets, dict):
-        raise PresetError(f"{presets_path}: missing or not a mapping of protocol names to overrides")
-    if protocol not in presets:
-        raise PresetError(f"{presets_path}: unknown protocol {protocol!r}; known: {sorted(presets)}")
+def cell_params(params_path: Path, presets_dir: Path, protocol: str, detector: str, seed: int) -> Params:
+    """``params.yaml`` with the protocol's overrides (``presets_dir/PROTOCOL.yaml``) and the
+    cell's seed, validated."""
+    preset_path = Path(presets_dir) / f"{protocol}.yaml"
+    if not preset_path.is_file():
+        known = sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
+        raise PresetError(f"{preset_path}: unknown protocol {protocol!r}; known: {known}")
+    overrides = yaml.safe_load(preset_path.read_text()) or {}
+    if not isinstance(overrides, dict):
+        raise PresetError(f"{preset_path}: not a mapping of params.yaml sections to overrides")
     raw = yaml.safe_load(Path(params_path).read_text())
-    merged = merge(raw, presets[protocol] or {})
+    merged = merge(raw, overrides)
     if detector not in merged or not isinstance(merged[detector], dict):
         raise ParamsError(f"unknown detector {detector!r}: params.yaml has no such section")
     merged = merge(merged, {"protocol": {"seed": seed}, detector: {"seed": seed}})
-    return parse_params(merged, f"{params_path} + {presets_path}:{protocol} (seed {seed})")
+    return parse_params(merged, f"{params_path} + {preset_path} (seed {seed})")
 
 
 def run_cell(params: Params, detector_name: str, raw_dir: Path, out_dir: Path, metrics_path: Path,

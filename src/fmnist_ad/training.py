@@ -7,7 +7,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ class _NoAdvertising(logging.Filter):
 # handler that stages install, so each of its lines printed twice: keep its own, once.
 logging.getLogger("lightning").propagate = False
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvertising())
+# Lightning 2.6 calls torch's deprecated `LeafSpec` check at every fit; ours to read, not to fix
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -172,12 +175,13 @@ class LossModule(EpochMeans):
 
 
 def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bool = False,
-        progress_bar: bool = True) -> dict[str, Any]:
+        progress_bar: bool = True, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train ``detector`` in place, restore its best checkpoint, run ``after_fit``.
 
     ``work_dir`` holds Lightning checkpoints (``checkpoints/best.ckpt``, ``last.ckpt``) and the
     DVCLive curves (``dvclive/``). It is emptied first unless ``resume``, in which case training
-    continues from ``checkpoints/last.ckpt`` when there is one. Returns a summary of the run;
+    continues from ``checkpoints/last.ckpt`` when there is one. ``callbacks`` join the Trainer's
+    own (the speed benchmark times epochs through them). Returns a summary of the run;
     ``is_global_zero`` says whether this process is the one that should write outputs.
     """
     params = detector.params
@@ -195,9 +199,9 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=detector.monitor,
                                  mode=detector.monitor_mode, save_last=True, save_top_k=1,
                                  enable_version_counter=False)
-    callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), StepSeed(params.seed)]
+    trainer_callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), StepSeed(params.seed), *callbacks]
     if detector.patience is not None:
-        callbacks.append(EarlyStopping(monitor=detector.monitor, mode=detector.monitor_mode,
+        trainer_callbacks.append(EarlyStopping(monitor=detector.monitor, mode=detector.monitor_mode,
                                        patience=detector.patience, check_finite=True))
     logger = DVCLiveLogger(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None,
                            resume=resuming)
@@ -212,7 +216,7 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
         # each rank normalises its own share)
         sync_batchnorm=params.accelerator != "cpu" and torch.cuda.is_available(),
         logger=logger,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks,
         deterministic=True,
         use_distributed_sampler=False,   # our samplers shard training data themselves
         enable_progress_bar=progress_bar,

@@ -15,10 +15,11 @@ class AEParams(TrainingParams):
     patience: PositiveInt = 3
     kde_bandwidth: Literal["scott", "silverman"] | PositiveFloat = "scott"
     kde_precision: Literal["float32", "float64"] = "float32"
-    combine: list[Literal["mse", "kde"]] = ["mse", "kde"]
+    knn_k: PositiveInt = 10
+    combine: list[Literal["mse", "blurred_mse", "kde", "cos_knn"]] = ["cos_knn", "blurred_mse"]
     main_score: str = "combined"
 
-    score_names = ("mse", "kde", "combined")
+    score_names = ("mse", "blurred_mse", "kde", "cos_knn", "combined")
     labeled_score_names = ("kde_ratio", "mse_gap")
 
     def available_scores(self) -> tuple[str, ...]:

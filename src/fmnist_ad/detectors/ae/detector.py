@@ -1,5 +1,6 @@
-"""AE + KDE detector: reconstruction MSE, code density, their standardised average, and (where
-the protocol labels training anomalies) the report's normal-versus-anomalous comparisons."""
+"""AE + KDE detector: reconstruction errors, code density and code neighbours, a standardised
+average of two of them, and (where the protocol labels training anomalies) the report's
+normal-versus-anomalous comparisons."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fmnist_ad.detectors.ae.loss import ae_loss, per_image_mse
+from fmnist_ad.detectors.ae.loss import ae_loss, per_image_blurred_mse, per_image_mse
 from fmnist_ad.detectors.ae.model import ConvAutoencoder
 from fmnist_ad.detectors.base import Detector
 from fmnist_ad.errors import UserError
 from fmnist_ad.kde import GaussianKDE
+from fmnist_ad.knn import CosineKNN
 from fmnist_ad.params.ae import AEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import batch_loader, to_tensor
@@ -28,9 +30,11 @@ class LabelsNeededError(UserError, ValueError):
 
 
 class AEDetector(Detector):
-    """Unsupervised scores: ``mse`` (reconstruction), ``kde`` (-log density of the code under the
-    codes of the unlabeled training split) and ``combined`` (mean of both, z-standardised on
-    validation normals).
+    """Unsupervised scores: ``mse`` (reconstruction, the report's), ``blurred_mse`` (the same
+    after a 3x3 blur of the error), ``kde`` (-log density of the code under the codes of the
+    unlabeled training split, the report's), ``cos_knn`` (cosine distance of the code to its
+    ``knn_k`` nearest training codes) and ``combined`` (mean of the ``combine`` scores, each
+    z-standardised on validation normals).
 
     Scores that use training labels, present when the protocol labels training anomalies
     (contamination of the training split, or the ``labeled`` split), as the report does: it
@@ -54,6 +58,7 @@ class AEDetector(Detector):
         self.kde = GaussianKDE(params.kde_bandwidth, dtype=dtype)
         self.kde_normal = GaussianKDE(params.kde_bandwidth, dtype=dtype)
         self.kde_anomaly = GaussianKDE(params.kde_bandwidth, dtype=dtype)
+        self.knn = CosineKNN(params.knn_k)
         self.mse_means: tuple[float, float] | None = None  # (normal, anomalous) training images
         self.standardise: dict[str, tuple[float, float]] = {}
 
@@ -83,12 +88,13 @@ class AEDetector(Detector):
         return torch.cat(self._batched(images, self.model.encode)).cpu()
 
     def after_fit(self, splits: dict[str, Split]) -> None:
-        """KDE on the codes of the unlabeled training split; where training anomalies are
+        """KDE and kNN on the codes of the unlabeled training split; where training anomalies are
         labeled, KDEs and mean MSEs of the normal and the anomalous training images apart;
         z-statistics from validation normals."""
         train = splits["train"]
         codes = self.encode(train.images)
         self.kde.fit(codes)
+        self.knn.fit(codes)
         anomalies = labeled_anomalies(splits)
         if len(anomalies):
             normal = train.images[train.labels == 0]
@@ -112,6 +118,7 @@ class AEDetector(Detector):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.kde.restore(state["kde_points"], state["kde_bandwidth"])
+        self.knn.fit(state["kde_points"])  # the same training codes
         self.standardise = state["standardise"]
         if "mse_means" in state:
             self.kde_normal.restore(*state["kde_normal"])
@@ -120,9 +127,11 @@ class AEDetector(Detector):
 
     def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         code = self.model.encode(x)
-        scores = {"mse": per_image_mse(x, self.model.decode(code))}
+        recon = self.model.decode(code)
+        scores = {"mse": per_image_mse(x, recon), "blurred_mse": per_image_blurred_mse(x, recon)}
         if self.kde.points is not None:
             scores["kde"] = -self.kde.log_density(code)
+            scores["cos_knn"] = self.knn.distance(code)
         if self.mse_means is not None:
             normal_mse, anomaly_mse = self.mse_means
             scores["kde_ratio"] = self.kde_anomaly.log_density(code) - self.kde_normal.log_density(code)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fmnist_ad.detectors.layers import Col2imConvTranspose2d, PointConvTranspose2d
+from fmnist_ad.detectors.layers import PointConvTranspose2d
 
 
 class ConvAutoencoder(nn.Module):
     """Three conv + ReLU layers down to a 1x1 code, mirrored with transposed convs, sigmoid out.
 
     With channels (16, 32, 64): 28 -> 14 -> 7 (k3 s2 p1) -> 1 (k7), and back. The decoder's
-    first and last layers run on faster CPU kernels (:mod:`fmnist_ad.detectors.layers`): same
+    first layer runs as one matrix product (:mod:`fmnist_ad.detectors.layers`): same
     parameters, same results to float rounding.
     """
 
@@ -27,7 +27,7 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.Sequential(
             PointConvTranspose2d(c3, c2, 7), nn.ReLU(inplace=True),
             nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(inplace=True),
-            Col2imConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),
+            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(),
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from fmnist_ad.detectors.ae.model import ConvAutoencoder
-from fmnist_ad.detectors.layers import Col2imConvTranspose2d
 
 Arch = Literal["report", "paper"]
 #: side of the square images each architecture is trained and scored on
@@ -72,8 +71,7 @@ class UNetGenerator(nn.Module):
     transposed convs back, each fed the matching encoder map through a skip connection.
 
     Widths chosen to land near the paper's ~98K parameters (97,025 here). As in pix2pix, the
-    outermost encoder layer and the bottleneck have no batch norm. The last transposed conv
-    runs on a faster CPU kernel (:mod:`fmnist_ad.detectors.layers`).
+    outermost encoder layer and the bottleneck have no batch norm.
     """
 
     def __init__(self, widths: tuple[int, int, int, int] = (8, 16, 32, 64)) -> None:
@@ -82,7 +80,7 @@ class UNetGenerator(nn.Module):
         self.down = nn.ModuleList([_down(1, w1, False), _down(w1, w2, True),
                                    _down(w2, w3, True), _down(w3, w4, False)])
         self.up = nn.ModuleList([_up(w4, w3), _up(2 * w3, w2), _up(2 * w2, w1)])
-        self.out = nn.Sequential(Col2imConvTranspose2d(2 * w1, 1, 4, stride=2, padding=1), nn.Sigmoid())
+        self.out = nn.Sequential(nn.ConvTranspose2d(2 * w1, 1, 4, stride=2, padding=1), nn.Sigmoid())
 
     def _encode_all(self, x: torch.Tensor) -> list[torch.Tensor]:
         maps = []

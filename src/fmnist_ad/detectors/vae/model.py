@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fmnist_ad.detectors.layers import Col2imConvTranspose2d
 from fmnist_ad.tensors import sharded_randn_like
 
 
@@ -13,7 +12,6 @@ class ConvVAE(nn.Module):
     """Two conv + ReLU layers (k4 s2 p1: 28 -> 14 -> 7) feed linear heads for mu and logvar;
     the decoder maps z through two linear + ReLU layers to a (C2, 7, 7) map and mirrors the
     encoder with transposed convs, sigmoid out (pixel probabilities for the BCE likelihood).
-    The last one runs on a faster CPU kernel (:mod:`fmnist_ad.detectors.layers`).
     """
 
     def __init__(self, channels: tuple[int, int] = (32, 64), latent_dim: int = 16, hidden: int = 256) -> None:
@@ -34,7 +32,7 @@ class ConvVAE(nn.Module):
         )
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(inplace=True),
-            Col2imConvTranspose2d(c1, 1, 4, stride=2, padding=1), nn.Sigmoid(),
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1), nn.Sigmoid(),
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

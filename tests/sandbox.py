@@ -1,6 +1,6 @@
 """Small synthetic FashionMNIST mirrors and throw-away copies of the pipeline.
 
-Used by the test suite and the benchmark: the real code runs on data in the real format (gzipped
+Used by the test suite and the speed benchmark (``benchmarks/speed.py``): the real code runs on data in the real format (gzipped
 IDX) and under the real `dvc repro`, just small enough to take seconds.
 """
 
@@ -20,7 +20,7 @@ import yaml
 from fmnist_ad.idx import encode_idx, sha256
 from fmnist_ad.params.sections import IDX_FILES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def synthetic_images(classes: np.ndarray, seed: int) -> np.ndarray:

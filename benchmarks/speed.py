@@ -1,4 +1,4 @@
-"""Benchmark of the pipeline on this machine: `python -m fmnist_ad.speed` (`--help` for options).
+"""Benchmark of the pipeline on this machine: `python benchmarks/speed.py` (`--help` for options).
 
 Measured in one run: training throughput of each detector under Lightning (the pipeline's own
 :func:`~fmnist_ad.training.fit`) and under a bare PyTorch loop over the same model, loss, batch
@@ -54,8 +54,11 @@ from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.params import parse_params
 from fmnist_ad.params.sections import TrainingParams
 from fmnist_ad.prepare import Split, load_splits, prepare
-from fmnist_ad.sandbox import REPO, make_project, run, write_mirror
 from fmnist_ad.training import LossModule, fit
+
+# the synthetic mirror and the throw-away project copy are the test suite's (tests/sandbox.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from sandbox import REPO, make_project, run, write_mirror  # noqa: E402
 
 #: images per class of the synthetic mirror (train, test) and the protocol that fits its size
 SYNTHETIC_PER_CLASS = (400, 100)
@@ -210,19 +213,6 @@ class PairedEpochTimer(EpochTimer):
         super().on_train_epoch_start(trainer, pl_module)
 
 
-def with_callback(detector: Detector, callback: Callback) -> None:
-    """Hand ``callback`` to the Trainer that :func:`fit` builds, through the module's
-    ``configure_callbacks`` hook, so the pipeline's training code runs unchanged."""
-    build = detector.lightning_module
-
-    def module() -> L.LightningModule:
-        built = build()
-        built.configure_callbacks = lambda: [callback]
-        return built
-
-    detector.lightning_module = module  # type: ignore[method-assign]
-
-
 # --- bare PyTorch loops -----------------------------------------------------------------------
 def timed_epochs(epochs: Iterable[int], run_epoch: Callable[[int], int], device: torch.device) -> list[Epoch]:
     """``run_epoch(epoch)`` (which returns the images it trained on) for each of ``epochs``, timed."""
@@ -314,8 +304,7 @@ def lightning_epochs(job: Job, splits: dict[str, Split], work: Path, model_path:
     detector for the scoring phase when ``model_path`` is given."""
     detector = job.detector()
     timer = EpochTimer(detector.device) if twin is None else PairedEpochTimer(detector.device, twin)
-    with_callback(detector, timer)
-    fit(detector, splits, work)
+    fit(detector, splits, work, callbacks=[timer])
     if model_path is not None:
         detector.save(model_path)
     return timer
@@ -371,7 +360,7 @@ def score_phase(job: Job, model_path: Path, repeats: int = 3) -> dict[str, Any]:
 
 
 #: imported once by the server that phase processes fork from (not this module itself: a child
-#: re-runs ``python -m fmnist_ad.speed``'s main module, and runpy warns if it is already loaded)
+#: re-runs ``benchmarks/speed.py`` as its main module, and runpy warns if it is already loaded)
 PRELOAD = ["sklearn.neighbors", "dvclive.lightning", "fmnist_ad.training", "fmnist_ad.detectors.ae",
            "fmnist_ad.detectors.vae", "fmnist_ad.detectors.gan"]
 
@@ -618,7 +607,7 @@ def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, A
 # --- command line -----------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     default_data = "real" if dataset_dir(repo_params()) else "synthetic"
-    ap = argparse.ArgumentParser(prog="python -m fmnist_ad.speed", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python benchmarks/speed.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", choices=("real", "synthetic"), default=default_data,
                     help=f"the installed FashionMNIST or a small synthetic mirror (default here: {default_data})")
