@@ -29,7 +29,7 @@ repro: install data
 	$(BIN)/dvc repro
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The ten-class table (README "Ten-class benchmark"): a second DVC pipeline, cached per cell.
 benchmark: install data
