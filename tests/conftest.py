@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox import REPO, synthetic_images, write_mirror  # noqa: F401 (re-exported to tests)
+import sys
+
+from sandbox import REPO, make_project, run, synthetic_images, write_mirror  # noqa: F401 (re-exported to tests)
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
@@ -36,3 +38,13 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def pipeline_project(mirror: tuple[Path, dict[str, str]], root: Path, *targets: str) -> Path:
+    """A sandbox project (this repo's pipeline, small params, the synthetic mirror) under
+    ``root`` after `dvc repro TARGETS` (every stage when none is given)."""
+    folder, digests = mirror
+    project = make_project(root / "project", small_params(folder, digests))
+    run([sys.executable, "-m", "dvc", "repro", *targets], project, OMP_NUM_THREADS="1")
+    return project
+

@@ -62,6 +62,11 @@ def run(args: list[str], cwd: Path, check: bool = True, **env: str) -> subproces
     return proc
 
 
+def stages_run(out: str) -> set[str]:
+    """The stages a `dvc repro` (or `--dry`) output says it ran."""
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+
+
 def make_project(project: Path, params: dict[str, Any]) -> Path:
     """A committed git + DVC repository holding this repo's pipeline and the given params."""
     project.mkdir(parents=True)

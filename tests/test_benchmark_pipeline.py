@@ -15,8 +15,8 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from conftest import small_params
-from sandbox import REPO, make_project, run
+from conftest import pipeline_project
+from sandbox import REPO, run, stages_run
 
 pytestmark = pytest.mark.pipeline
 
@@ -25,17 +25,9 @@ def _run(args: list[str], cwd: Path):
     return run(args, cwd, OMP_NUM_THREADS="1")
 
 
-def _stages_run(out: str) -> set[str]:
-    """The stages a `dvc repro` output says it ran."""
-    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-
-
 @pytest.fixture(scope="module")
 def project(mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder, digests = mirror
-    project = make_project(tmp_path_factory.mktemp("benchmark") / "project", small_params(folder, digests))
-    _run([sys.executable, "-m", "dvc", "repro", "download"], project)
-    return project
+    return pipeline_project(mirror, tmp_path_factory.mktemp("benchmark"), "download")
 
 
 def test_benchmark_through_dvc(project: Path) -> None:
@@ -51,7 +43,7 @@ def test_benchmark_through_dvc(project: Path) -> None:
     original = (project / "params.yaml").read_text()
     try:
         out = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
-        assert len(_stages_run(out)) == 3 * 3 + 1                 # 3 detectors x (2 classes + 1 seed), summary
+        assert len(stages_run(out)) == 3 * 3 + 1                 # 3 detectors x (2 classes + 1 seed), summary
         shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project).stdout
         bench = json.loads((project / "metrics" / "benchmark.json").read_text())
         for detector, score in (("ae", "combined"), ("ae", "kde_ratio"), ("vae", "bce_excess"), ("gan", "l1")):
@@ -68,11 +60,11 @@ def test_benchmark_through_dvc(project: Path) -> None:
         assert (project / "plots" / "benchmark.png").is_file() and "Kim et al." in (
             project / "metrics" / "benchmark.md").read_text()
         again = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
-        assert not _stages_run(again)
+        assert not stages_run(again)
         params = yaml.safe_load(original)
         params["vae"]["hidden"] = 128
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        rerun = _stages_run(_run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout)
+        rerun = stages_run(_run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout)
         assert rerun == {"benchmark/dvc.yaml:cell@vae-0-42", "benchmark/dvc.yaml:cell@vae-1-42",
                          "benchmark/dvc.yaml:tshirt_seeds@vae-0-7", "benchmark/dvc.yaml:summary"}
     finally:

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import small_params
+from conftest import pipeline_project
 from fmnist_ad.detectors import DETECTORS
-from sandbox import make_project, run
+from sandbox import run, stages_run
 
 pytestmark = pytest.mark.pipeline
 
@@ -23,17 +23,9 @@ def _run(args: list[str], cwd: Path, check: bool = True):
     return run(args, cwd, check=check, OMP_NUM_THREADS="1")
 
 
-def _stages_run(out: str) -> set[str]:
-    """The stages a `dvc repro` (or `--dry`) output says it ran."""
-    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-
-
 @pytest.fixture(scope="module")
 def project(mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder, digests = mirror
-    project = make_project(tmp_path_factory.mktemp("pipeline") / "project", small_params(folder, digests))
-    _run([sys.executable, "-m", "dvc", "repro"], project)
-    return project
+    return pipeline_project(mirror, tmp_path_factory.mktemp("pipeline"))
 
 
 def test_repro_produces_metrics_and_plots(project: Path) -> None:
@@ -70,7 +62,7 @@ def test_detector_param_change_reruns_only_that_detector(project: Path) -> None:
         out = _run([sys.executable, "-m", "dvc", "repro", "--dry"], project).stdout
     finally:
         (project / "params.yaml").write_text(original)
-    ran = _stages_run(out)
+    ran = stages_run(out)
     # a dry run lists the stages whose own deps changed; evaluate@ae follows from their outputs
     assert {"train@ae", "score@ae", "threshold@ae"} <= ran and all(s.endswith("@ae") for s in ran)
 
