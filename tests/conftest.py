@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-import sys
 
 from sandbox import REPO, make_project, run, synthetic_images, write_mirror  # noqa: F401 (re-exported to tests)
 
@@ -47,4 +46,3 @@ def pipeline_project(mirror: tuple[Path, dict[str, str]], root: Path, *targets: 
     project = make_project(root / "project", small_params(folder, digests))
     run([sys.executable, "-m", "dvc", "repro", *targets], project, OMP_NUM_THREADS="1")
     return project
-
