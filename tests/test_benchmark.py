@@ -40,9 +40,12 @@ def test_bad_cells_are_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 def _cell(folder: Path, detector: str, normal: int, seed: int, auroc: float, labeled: int = 0) -> None:
+    """An unsupervised main score ``s`` with a labeled ``r`` (the AE), or a labeled main ``s``
+    that is not the published method's ``r`` (the GAN's knn_gap beside its l1)."""
     m = {"detector": detector, "main_score": "s", "labels_in_training": labeled, "auroc": auroc,
          "auroc_s": auroc, "auprc_s": auroc / 2, "auroc_r": 1 - auroc, "auprc_r": 0.5,
-         "labeled_scores": [] if labeled else ["r"], "cell_seconds": 10.0 + normal}
+         "labeled_scores": ["s", "r"] if labeled else ["r"], "published_score": "r" if labeled else "s",
+         "cell_seconds": 10.0 + normal}
     (folder / f"{detector}-{normal}-{seed}.json").write_text(json.dumps(m))
 
 
@@ -55,7 +58,7 @@ def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
     _cell(cells, "ae", 0, 7, 0.8)
     _cell(cells, "ae", 0, 1, 0.7)
     s = summarise(read_cells(cells))
-    assert set(s) == {"ae", "gan"} and set(s["ae"]) == {"s", "r"} and set(s["gan"]) == {"s"}
+    assert set(s) == {"ae", "gan"} and set(s["ae"]) == {"s", "r"} and list(s["gan"]) == ["s", "r"]
     ae = s["ae"]["s"]
     assert ae["class1"] == {"auroc": 0.6, "auprc": 0.3}
     assert ae["mean"]["auroc"] == pytest.approx(np.mean([0.9, 0.6, 0.8]), abs=1e-4)
@@ -63,6 +66,7 @@ def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
     assert ae["seeds"]["n"] == 3 and ae["seeds"]["class0_auroc_mean"] == pytest.approx(0.8)
     assert ae["seeds"]["class0_auroc_std"] == pytest.approx(float(np.std([0.9, 0.8, 0.7], ddof=1)), abs=1e-4)
     assert s["ae"]["r"]["labels_in_training"] == 1 and ae["labels_in_training"] == 0
+    assert s["gan"]["r"]["labels_in_training"] == 1 and s["gan"]["r"]["mean"]["auroc"] == pytest.approx(0.05)
     out = tmp_path / "out"
     write_benchmark(cells, LITERATURE, out / "b.json", out / "b.md", out / "b.png")
     md = (out / "b.md").read_text()

@@ -46,7 +46,8 @@ def test_benchmark_through_dvc(project: Path) -> None:
         assert len(stages_run(out)) == 3 * 3 + 1                 # 3 detectors x (2 classes + 1 seed), summary
         shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project).stdout
         bench = json.loads((project / "metrics" / "benchmark.json").read_text())
-        for detector, score in (("ae", "combined"), ("ae", "kde_ratio"), ("vae", "bce_excess"), ("gan", "l1")):
+        for detector, score in (("ae", "combined"), ("ae", "mse"), ("ae", "kde_ratio"), ("vae", "bce_excess"), ("vae", "bce"),
+                                ("gan", "knn_gap"), ("gan", "l1")):
             aurocs = []
             for normal in (0, 1):
                 test = pd.read_csv(project / "data" / "benchmark" / f"{detector}-{normal}-42" / "test.csv")

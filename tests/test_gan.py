@@ -155,12 +155,21 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     assert summary["train_images"] == 48 and "best_val_auroc" in summary
     test = splits["test"].images
     scores = detector.score_samples(test)
-    assert set(scores) == {"l1", "mse"} and all(len(v) == len(test) for v in scores.values())
+    assert set(scores) == {"l1", "mse", "knn_gap"} and all(len(v) == len(test) for v in scores.values())
     assert detector.reconstruct(test).shape == (len(test), 1, 28, 28)
+    # a labeled anomaly's code is its own nearest anomaly code, so it leans to the anomalies
+    labeled = splits["labeled"].images
+    codes = detector.encode(labeled)
+    gap = detector.score_samples(labeled)["knn_gap"]
+    expected = (torch.cdist(codes, detector.encode(splits["train"].images)).topk(5, largest=False).values.mean(1)
+                - torch.cdist(codes, codes).topk(5, largest=False).values.mean(1))
+    np.testing.assert_allclose(gap, expected.numpy(), rtol=1e-4, atol=1e-5)
 
     detector.save(tmp_path / "gan.pt")
     loaded = GANDetector.load(tmp_path / "gan.pt", params)
-    np.testing.assert_allclose(loaded.score_samples(test)["l1"], scores["l1"], rtol=1e-6)
+    reloaded = loaded.score_samples(test)
+    for name in scores:
+        np.testing.assert_allclose(reloaded[name], scores[name], rtol=1e-5, atol=1e-6)
     other = "paper" if arch == "report" else "report"
     with pytest.raises(CheckpointError):
         GANDetector.load(tmp_path / "gan.pt", GANParams(arch=other))

@@ -149,11 +149,11 @@ def test_thresholds_never_read_the_test_table(workspace: Path, tmp_path: Path) -
     scores = tmp_path / "scores"
     scores.mkdir()
     rng = np.random.default_rng(0)
-    rows = ["index,class,label,l1"] + [f"{i},{i % 2},{i % 2},{rng.normal(i % 2)}" for i in range(40)]
+    rows = ["index,class,label,knn_gap"] + [f"{i},{i % 2},{i % 2},{rng.normal(i % 2)}" for i in range(40)]
     (scores / "val.csv").write_text("\n".join(rows) + "\n")   # no test.csv at all
     (scores / "model.json").write_text(json.dumps({"model": "gan", "checkpoint_sha256": "0" * 64}))
     run_threshold(workspace / "params.yaml", "gan", scores, tmp_path / "t.json")
-    assert json.loads((tmp_path / "t.json").read_text())["main_score"] == "l1"
+    assert json.loads((tmp_path / "t.json").read_text())["main_score"] == "knn_gap"
 
 
 def _train_cli(workspace: Path, out: Path, params: Path, model: str) -> None:

@@ -13,7 +13,7 @@ from fmnist_ad.detectors.ae.detector import AEDetector
 from fmnist_ad.detectors.ae.loss import per_image_blurred_mse
 from fmnist_ad.detectors.ae.detector import LabelsNeededError, labeled_anomalies
 from fmnist_ad.detectors.vae.loss import per_image_bce, pixel_entropy
-from fmnist_ad.knn import CosineKNN
+from fmnist_ad.knn import KNN
 from fmnist_ad.params.ae import AEParams
 from fmnist_ad.params.sections import ThresholdParams
 from fmnist_ad.prepare import Split
@@ -49,13 +49,26 @@ def test_blurred_mse_of_a_constant_error() -> None:
 
 
 def test_cosine_knn_distance_ignores_length() -> None:
-    knn = CosineKNN(k=1).fit(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))
+    knn = KNN(k=1, metric="cosine").fit(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))
     d = knn.distance(torch.tensor([[5.0, 0.0], [0.0, 0.1], [-1.0, 0.0], [1.0, 1.0]]))
     torch.testing.assert_close(d, torch.tensor([0.0, 0.0, 1.0, 1 - 2**-0.5]))
-    both = CosineKNN(k=2).fit(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))  # mean over the 2 nearest
+    both = KNN(k=2, metric="cosine").fit(torch.tensor([[1.0, 0.0], [0.0, 3.0]]))  # mean over the 2 nearest
     torch.testing.assert_close(both.distance(torch.tensor([[2.0, 0.0]])), torch.tensor([0.5]))
     with pytest.raises(RuntimeError, match="before fit"):
-        CosineKNN().distance(torch.zeros(1, 2))
+        KNN().distance(torch.zeros(1, 2))
+
+
+def test_euclidean_knn_distance_is_the_mean_of_the_k_nearest() -> None:
+    """References at 0, 1 and 10 on a line: from 2 the nearest two are 1 and 2 away (mean 1.5);
+    queries come in batches smaller than the query count, and k larger than the references
+    averages over all of them."""
+    knn = KNN(k=2, metric="euclidean", batch_size=1).fit(torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]]))
+    torch.testing.assert_close(knn.distance(torch.tensor([[2.0, 0.0], [10.0, 0.0], [0.0, 3.0]])),
+                               torch.tensor([1.5, 4.5, (3.0 + 10**0.5) / 2]))
+    every = KNN(k=5, metric="euclidean").fit(torch.tensor([[0.0], [4.0]]))
+    torch.testing.assert_close(every.distance(torch.tensor([[1.0]])), torch.tensor([2.0]))
+    with pytest.raises(ValueError, match="metric"):
+        KNN(metric="manhattan")  # type: ignore[arg-type]
 
 
 def test_mcc_cut_does_not_flag_everything_under_imbalance() -> None:

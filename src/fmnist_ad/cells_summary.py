@@ -90,8 +90,9 @@ def ablation_figure(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -
     model's, so a reader sees what each loss term and discriminator buys."""
     from matplotlib.figure import Figure
 
-    rows = [(p.removeprefix("ablation_").replace("_", " "), d["gan"]["auroc"])
-            for p, d in summary.items() if p.startswith("ablation_") and "gan" in d]
+    ablation = {p: d["gan"] for p, d in summary.items() if p.startswith("ablation_") and "gan" in d}
+    rows = [(p.removeprefix("ablation_").replace("_", " "), e["auroc"]) for p, e in ablation.items()]
+    scores = sorted({e["main_score"] for e in ablation.values()})
     fig = Figure(figsize=(7, 0.45 * len(rows) + 1.2))
     ax = fig.subplots()
     names = [name for name, _ in rows]
@@ -105,7 +106,7 @@ def ablation_figure(summary: dict[str, dict[str, dict[str, Any]]], path: Path) -
         ax.text(m, y, f" {m:.3f}", va="center", fontsize=8)
     ax.set_xlim(min(means) - 0.02, max(means) + 0.012)
     ax.invert_yaxis()
-    ax.set_xlabel("test AUROC (default protocol, GAN l1)")
+    ax.set_xlabel(f"test AUROC (default protocol, GAN {' / '.join(scores)})")
     ax.set_title("GAN ablation: each loss term or discriminator switched off")
     fig.tight_layout()
     write_figure(path, fig)

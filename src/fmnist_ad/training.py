@@ -202,7 +202,7 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
     trainer_callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), StepSeed(params.seed), *callbacks]
     if detector.patience is not None:
         trainer_callbacks.append(EarlyStopping(monitor=detector.monitor, mode=detector.monitor_mode,
-                                       patience=detector.patience, check_finite=True))
+                                               patience=detector.patience, check_finite=True))
     logger = DVCLiveLogger(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None,
                            resume=resuming)
     trainer = L.Trainer(

@@ -36,10 +36,11 @@ class GANParams(TrainingParams):
     augment: bool = False
     weights: GANWeights = GANWeights()
     patch: PatchParams = PatchParams()
-    main_score: str = "l1"
+    knn_k: PositiveInt = 5
+    main_score: str = "knn_gap"
 
-    score_names = ("l1", "mse")
-    labeled_score_names = ("l1", "mse")  # trained against labeled anomalies
+    score_names = ("l1", "mse", "knn_gap")
+    labeled_score_names = ("l1", "mse", "knn_gap")  # trained against (or compared with) labeled anomalies
 
     @model_validator(mode="after")
     def _patch_fits(self) -> GANParams:

@@ -15,7 +15,7 @@ from fmnist_ad.detectors.ae.model import ConvAutoencoder
 from fmnist_ad.detectors.base import Detector
 from fmnist_ad.errors import UserError
 from fmnist_ad.kde import GaussianKDE
-from fmnist_ad.knn import CosineKNN
+from fmnist_ad.knn import KNN
 from fmnist_ad.params.ae import AEParams
 from fmnist_ad.prepare import Split
 from fmnist_ad.tensors import batch_loader, to_tensor
@@ -58,7 +58,7 @@ class AEDetector(Detector):
         self.kde = GaussianKDE(params.kde_bandwidth, dtype=dtype)
         self.kde_normal = GaussianKDE(params.kde_bandwidth, dtype=dtype)
         self.kde_anomaly = GaussianKDE(params.kde_bandwidth, dtype=dtype)
-        self.knn = CosineKNN(params.knn_k)
+        self.knn = KNN(params.knn_k, metric="cosine")
         self.mse_means: tuple[float, float] | None = None  # (normal, anomalous) training images
         self.standardise: dict[str, tuple[float, float]] = {}
 
