@@ -8,6 +8,7 @@ import lightning.pytorch as L
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from fmnist_ad.detectors.base import CheckpointError
 from fmnist_ad.detectors.gan.detector import GANDetector
@@ -157,12 +158,16 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     scores = detector.score_samples(test)
     assert set(scores) == {"l1", "mse", "knn_gap"} and all(len(v) == len(test) for v in scores.values())
     assert detector.reconstruct(test).shape == (len(test), 1, 28, 28)
-    # a labeled anomaly's code is its own nearest anomaly code, so it leans to the anomalies
+    # knn_gap's vectors: code and image, each of unit length
     labeled = splits["labeled"].images
-    codes = detector.encode(labeled)
+    vectors = detector.knn_features(labeled)
+    code_size = vectors.shape[1] - 28 * 28
+    np.testing.assert_allclose(vectors[:, :code_size].norm(dim=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(vectors[:, code_size:].norm(dim=1), 1.0, rtol=1e-5)
+    # a labeled anomaly's vector is its own nearest anomaly vector, so it leans to the anomalies
     gap = detector.score_samples(labeled)["knn_gap"]
-    expected = (torch.cdist(codes, detector.encode(splits["train"].images)).topk(5, largest=False).values.mean(1)
-                - torch.cdist(codes, codes).topk(5, largest=False).values.mean(1))
+    expected = (torch.cdist(vectors, detector.knn_features(splits["train"].images)).topk(5, largest=False).values.mean(1)
+                - torch.cdist(vectors, vectors).topk(5, largest=False).values.mean(1))
     np.testing.assert_allclose(gap, expected.numpy(), rtol=1e-4, atol=1e-5)
 
     detector.save(tmp_path / "gan.pt")
@@ -173,3 +178,31 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     other = "paper" if arch == "report" else "report"
     with pytest.raises(CheckpointError):
         GANDetector.load(tmp_path / "gan.pt", GANParams(arch=other))
+    # a checkpoint from before knn_gap compared code and image asks for retraining
+    state = torch.load(tmp_path / "gan.pt", weights_only=True)
+    state["extra"] = {"codes_normal": state["extra"]["features_normal"], "codes_anomaly": state["extra"]["features_anomaly"]}
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="retrain"):
+        GANDetector.load(tmp_path / "old.pt", params)
+
+
+@pytest.mark.parametrize("main_score", ["knn_gap", "l1"])
+def test_checkpoint_monitor_is_the_main_score(main_score: str, tmp_path) -> None:
+    """val/auroc, which picks the checkpoint, is the main score's validation AUROC; val/auroc_l1
+    the paper's score beside it."""
+    params = GANParams(epochs=2, batch_size=16, accelerator="cpu", main_score=main_score)
+    detector = GANDetector(params)
+    splits = _splits()
+    summary = fit(detector, splits, tmp_path / "work", progress_bar=False)
+    curves = tmp_path / "work" / "dvclive" / "plots" / "metrics" / "val"
+    main, l1 = (np.loadtxt(curves / f"{name}.tsv", skiprows=1, usecols=-1, ndmin=1) for name in ("auroc", "auroc_l1"))
+    assert len(main) == len(l1) == 2
+    # the checkpoint kept is the best main-score epoch, and scores validation as the module did
+    best = int(np.argmax(main))
+    assert summary["best_epoch"] == best and summary["best_val_auroc"] == pytest.approx(main[best], abs=1e-6)
+    val = splits["val"]
+    scores = detector.score_samples(val.images)
+    assert main[best] == pytest.approx(roc_auc_score(val.labels, scores[main_score]), abs=1e-6)
+    assert l1[best] == pytest.approx(roc_auc_score(val.labels, scores["l1"]), abs=1e-6)
+    # resuming starts from the last epoch, whichever epoch was best
+    assert torch.load(tmp_path / "work" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1

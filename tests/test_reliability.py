@@ -84,16 +84,19 @@ def test_finite_loss_guard_names_the_first_bad_batch(defer: bool) -> None:
     assert len(seen) == (4 if defer else 2)
 
 
-@pytest.mark.parametrize("model", ["ae", "vae"])
+@pytest.mark.parametrize("model", ["ae", "vae", "gan"])
 def test_resume_gives_the_uninterrupted_result(workspace: Path, tmp_path: Path, model: str) -> None:
+    """The GAN too, which trains without early stopping (that the resume starts from the last
+    epoch rather than the best is checked in test_gan)."""
     splits = load_splits(workspace / "prepared")
     test_images = splits["test"].images
     cls = detector_class(model)
-    full = cls(_section(workspace, model))
+    epochs = "epochs" if model == "gan" else "max_epochs"
+    full = cls(_section(workspace, model, **{epochs: 4}))
     fit(full, splits, tmp_path / "full", progress_bar=False)
     # "interrupted" after 2 epochs, then resumed from the last checkpoint up to 4
-    fit(cls(_section(workspace, model, max_epochs=2)), splits, tmp_path / "cut", progress_bar=False)
-    resumed = cls(_section(workspace, model))
+    fit(cls(_section(workspace, model, **{epochs: 2})), splits, tmp_path / "cut", progress_bar=False)
+    resumed = cls(_section(workspace, model, **{epochs: 4}))
     info = fit(resumed, splits, tmp_path / "cut", resume=True, progress_bar=False)
     assert info["resumed"] and info["epochs"] == 4
     for name, values in full.score_samples(test_images).items():

@@ -43,9 +43,9 @@ def result_rows(cells: pd.DataFrame) -> list[tuple[str, str, bool]]:
     rows = []
     for detector in dict.fromkeys(cells["detector"]):
         first = cells[cells["detector"] == detector].iloc[0]
-        main, published = first["main_score"], first.get("published_score")
+        main, published = first["main_score"], first["published_score"]
         rows.append((detector, main, bool(first["labels_in_training"])))
-        if isinstance(published, str) and published != main:  # absent in cells run before the key
+        if published != main:
             rows.append((detector, published, published in first["labeled_scores"]))
         if not first["labels_in_training"]:
             rows += [(detector, s, True) for s in first["labeled_scores"][:1]]
@@ -55,21 +55,20 @@ def result_rows(cells: pd.DataFrame) -> list[tuple[str, str, bool]]:
 def summarise(cells: pd.DataFrame) -> dict[str, Any]:
     """``{detector: {score: {classK: {auroc, auprc}, mean, worst, seeds}}}``; dvc prints it
     flat (``gan.l1.class6.auroc``). Per class the seed-42 cell; ``seeds``: class 0 over every
-    seed it ran with (mean, sample std), the noise to hold a difference between commits against."""
+    seed it ran with (mean, sample std), the noise to hold a difference between commits against.
+    Unrounded: the table rounds once, to its own digits (98.947 stays 98.9, not 0.9895 -> 99.0)."""
     out: dict[str, Any] = {}
     for detector, score, labels in result_rows(cells):
         mine = cells[cells["detector"] == detector]
         main = mine[mine["seed"] == MAIN_SEED].set_index("normal_class").sort_index()
         auroc, auprc = main[f"auroc_{score}"], main[f"auprc_{score}"]
-        entry: dict[str, Any] = {f"class{c}": {"auroc": round(float(auroc[c]), 4), "auprc": round(float(auprc[c]), 4)}
-                                 for c in main.index}
-        entry["mean"] = {"auroc": round(float(auroc.mean()), 4), "auprc": round(float(auprc.mean()), 4),
-                         "classes": len(main)}
-        entry["worst"] = {"auroc": round(float(auroc.min()), 4), "class": int(auroc.idxmin())}
+        entry: dict[str, Any] = {f"class{c}": {"auroc": float(auroc[c]), "auprc": float(auprc[c])} for c in main.index}
+        entry["mean"] = {"auroc": float(auroc.mean()), "auprc": float(auprc.mean()), "classes": len(main)}
+        entry["worst"] = {"auroc": float(auroc.min()), "class": int(auroc.idxmin())}
         seeds = mine[mine["normal_class"] == 0][f"auroc_{score}"].to_numpy(dtype=np.float64)
         if len(seeds):
-            entry["seeds"] = {"class0_auroc_mean": round(float(seeds.mean()), 4),
-                              "class0_auroc_std": round(float(seeds.std(ddof=1)) if len(seeds) > 1 else 0.0, 4),
+            entry["seeds"] = {"class0_auroc_mean": float(seeds.mean()),
+                              "class0_auroc_std": float(seeds.std(ddof=1)) if len(seeds) > 1 else 0.0,
                               "n": len(seeds)}
         entry["labels_in_training"] = int(labels)
         out.setdefault(detector, {})[score] = entry
@@ -83,11 +82,11 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for detector, scores in summary.items():
         for score, e in scores.items():
-            row = {"mean_auroc": e["mean"]["auroc"], "worst_auroc": e["worst"]["auroc"],
+            row = {"mean_auroc": round(e["mean"]["auroc"], 4), "worst_auroc": round(e["worst"]["auroc"], 4),
                    "worst_class": e["worst"]["class"]}
             if "seeds" in e:
-                row |= {"class0_seeds_mean": e["seeds"]["class0_auroc_mean"],
-                        "class0_seeds_std": e["seeds"]["class0_auroc_std"]}
+                row |= {"class0_seeds_mean": round(e["seeds"]["class0_auroc_mean"], 4),
+                        "class0_seeds_std": round(e["seeds"]["class0_auroc_std"], 4)}
             out.setdefault(detector, {})[score] = row
     return out
 

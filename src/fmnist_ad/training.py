@@ -197,9 +197,10 @@ def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bo
         shutil.rmtree(work_dir)
     L.seed_everything(params.seed, workers=True, verbose=False)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=detector.monitor,
-                                 mode=detector.monitor_mode, save_last=True, save_top_k=1,
-                                 enable_version_counter=False)
-    trainer_callbacks: list[Callback] = [checkpoint, FiniteLossGuard(), StepSeed(params.seed), *callbacks]
+                                 mode=detector.monitor_mode, save_top_k=1, enable_version_counter=False)
+    # every epoch, for resuming: Lightning's own save_last writes only when the monitor improves
+    latest = ModelCheckpoint(dirpath=ckpt_dir, filename=last.stem, save_top_k=1, enable_version_counter=False)
+    trainer_callbacks: list[Callback] = [checkpoint, latest, FiniteLossGuard(), StepSeed(params.seed), *callbacks]
     if detector.patience is not None:
         trainer_callbacks.append(EarlyStopping(monitor=detector.monitor, mode=detector.monitor_mode,
                                                patience=detector.patience, check_finite=True))

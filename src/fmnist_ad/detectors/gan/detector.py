@@ -1,5 +1,5 @@
 """Dual-discriminator GAN detector: anomaly scores from the generator's reconstruction error and
-from where its encoder puts an image among the training codes."""
+from where its code and the image lie among the training images."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fmnist_ad.detectors.base import Detector
+from fmnist_ad.detectors.base import CheckpointError, Detector
 from fmnist_ad.detectors.gan.data import paired_loader
+from fmnist_ad.detectors.gan.knn_gap import KNNGap, knn_features_of
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel, resize
-from fmnist_ad.knn import KNN
 from fmnist_ad.params.gan import GANParams
 from fmnist_ad.prepare import ProtocolError, Split
 from fmnist_ad.tensors import batch_loader, to_tensor
@@ -26,14 +26,16 @@ class GANDetector(Detector):
     """Kim et al.'s GAN: a generator taught to reconstruct normals (judged by D_n) and to fail on
     labeled anomalies (judged by D_a and the ABC loss). Scores ``l1`` and ``mse`` are per-image
     reconstruction errors at the networks' resolution (32x32 for ``paper``, the paper's score).
-    ``knn_gap`` reads the encoder's bottleneck code instead: the mean Euclidean distance to the
-    ``knn_k`` nearest codes of the unlabeled training split minus that to the nearest codes of
+    ``knn_gap`` compares vectors instead (:meth:`GANModel.knn_features`: the encoder's
+    bottleneck code and the image, each at unit length): the mean Euclidean distance to the
+    ``knn_k`` nearest vectors of the unlabeled training split minus that to the nearest ones of
     the labeled anomalies (positive: nearer the anomalies). Where the reconstruction error only
-    says "not a T-shirt", the code also keeps what a known anomaly looks like (docs/detectors.md).
+    says "not a T-shirt", the vectors also keep what a known anomaly looks like (docs/detectors.md).
     All three use training labels: the generator learned to fail on the labeled anomalies.
 
     Trains for ``epochs`` without early stopping; the checkpoint kept is the one with the best
-    validation AUROC, so validation anomalies steer model selection as in the paper.
+    validation AUROC of the main score, so validation anomalies steer model selection as in the
+    paper.
     """
 
     name = "gan"
@@ -47,8 +49,9 @@ class GANDetector(Detector):
 
     def __init__(self, params: GANParams) -> None:
         super().__init__(params)
-        self.knn_normal = KNN(params.knn_k, metric="euclidean")
-        self.knn_anomaly = KNN(params.knn_k, metric="euclidean")
+        self.knn_gap = KNNGap(params.knn_k)
+        #: training images (normals, labeled anomalies) for the validation knn_gap, set by loaders
+        self._references: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def build_model(self) -> GANModel:
         return GANModel(self.params.arch)
@@ -56,14 +59,14 @@ class GANDetector(Detector):
     def lightning_module(self) -> L.LightningModule:
         from fmnist_ad.detectors.gan.module import GANModule  # Lightning: only when training
 
-        return GANModule(self.model, self.params)
+        return GANModule(self.model, self.params, self._references)
 
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:
         if len(splits["labeled"].images) == 0:
             raise ProtocolError("the GAN needs labeled anomalies: set protocol.labeled_anomalies > 0")
         val = splits["val"]
-        train = paired_loader(to_tensor(splits["train"].images), to_tensor(splits["labeled"].images),
-                                   batch_size=self.params.batch_size, seed=self.params.seed)
+        self._references = (to_tensor(splits["train"].images), to_tensor(splits["labeled"].images))
+        train = paired_loader(*self._references, batch_size=self.params.batch_size, seed=self.params.seed)
         return train, batch_loader(to_tensor(val.images), torch.as_tensor(val.labels, dtype=torch.long),
                                    batch_size=self.params.eval_batch_size, shuffle=False)
 
@@ -75,32 +78,30 @@ class GANDetector(Detector):
     def patience(self) -> int | None:
         return None
 
-    def encode(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """The generator's bottleneck codes of ``images``, flattened (N, 256 for ``paper``), on the CPU."""
-        return torch.cat(self._batched(images, self._code)).cpu()
-
-    def _code(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.generator.encode(self.model.to_input(x)).flatten(1)
+    def knn_features(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """:meth:`GANModel.knn_features` of ``images`` (N, 256 + 784 for ``paper``), on the CPU."""
+        self.model.to(self.device).eval()
+        return knn_features_of(self.model, to_tensor(images), self.params.eval_batch_size, self.device).cpu()
 
     def after_fit(self, splits: dict[str, Split]) -> None:
-        """Reference codes: the unlabeled training split and the labeled anomalies."""
-        self.knn_normal.fit(self.encode(splits["train"].images))
-        self.knn_anomaly.fit(self.encode(splits["labeled"].images))
+        """Reference vectors: the unlabeled training split and the labeled anomalies."""
+        self.knn_gap.fit(self.knn_features(splits["train"].images), self.knn_features(splits["labeled"].images))
 
     def extra_state(self) -> dict[str, Any]:
-        return {"codes_normal": self.knn_normal.points.cpu(), "codes_anomaly": self.knn_anomaly.points.cpu()}
+        return {"features_normal": self.knn_gap.normal.points.cpu(),
+                "features_anomaly": self.knn_gap.anomaly.points.cpu()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.knn_normal.fit(state["codes_normal"])
-        self.knn_anomaly.fit(state["codes_anomaly"])
+        if "features_normal" not in state:
+            raise CheckpointError("checkpoint from before knn_gap compared code and image; retrain "
+                                  "with `dvc repro train@gan`")
+        self.knn_gap.fit(state["features_normal"], state["features_anomaly"])
 
     def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.model.to_input(x)
-        recon = self.model(x)
-        scores = {"l1": per_image_l1(x, recon), "mse": per_image_mse(x, recon)}
-        if self.knn_normal.points is not None:  # after fit
-            code = self.model.generator.encode(x).flatten(1)
-            scores["knn_gap"] = self.knn_normal.distance(code) - self.knn_anomaly.distance(code)
+        x_in, recon, features = self.model.reconstruct_with_features(x)
+        scores = {"l1": per_image_l1(x_in, recon), "mse": per_image_mse(x_in, recon)}
+        if self.knn_gap.fitted:  # after fit
+            scores["knn_gap"] = self.knn_gap.score(features)
         return scores
 
     def _reconstruct_batch(self, x: torch.Tensor) -> torch.Tensor:

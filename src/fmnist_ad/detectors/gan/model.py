@@ -36,6 +36,11 @@ class ReportGenerator(ConvAutoencoder):
     def __init__(self) -> None:
         super().__init__((32, 64, 128))
 
+    def reconstruct_and_encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction and 128-d code from one encoder pass (scoring needs both)."""
+        code = self.encode(x)
+        return self.decode(code), code
+
 
 class ReportDiscriminator(nn.Module):
     """Three k3 s2 convs (28 -> 14 -> 7 -> 4) and a last one to a 2x2 map of raw patch verdicts
@@ -93,11 +98,16 @@ class UNetGenerator(nn.Module):
         """The 64x2x2 bottleneck, flattened (for the latent loss)."""
         return self._encode_all(x)[-1].flatten(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct_and_encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction and flattened bottleneck from one encoder pass (scoring needs both)."""
         *skips, h = self._encode_all(x)
+        code = h.flatten(1)
         for layer, skip in zip(self.up, reversed(skips)):
             h = torch.cat([layer(h), skip], dim=1)
-        return self.out(h)
+        return self.out(h), code
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct_and_encode(x)[0]
 
 
 class PatchDiscriminator(nn.Module):
@@ -147,3 +157,22 @@ class GANModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction at the networks' resolution."""
         return self.generator(x)
+
+    def reconstruct_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For 28x28 images ``x``: the input at the networks' resolution, its reconstruction and
+        the vectors ``knn_gap`` compares (:meth:`knn_features`), from one generator pass."""
+        x_in = self.to_input(x)
+        recon, code = self.generator.reconstruct_and_encode(x_in)
+        return x_in, recon, _knn_features(code, x)
+
+    def knn_features(self, x: torch.Tensor) -> torch.Tensor:
+        """What ``knn_gap`` compares for 28x28 images ``x``: the generator's bottleneck code and
+        the image itself, each scaled to unit length and joined. Unit length makes the
+        Euclidean distance a cosine one, blind to how much ink a garment holds; the image beside
+        the code keeps the sleeves and collars that tell shirts from T-shirts, which the 2x2
+        bottleneck blurs (validation AUROC, seed 42: code 0.987, both 0.989; docs/detectors.md)."""
+        return _knn_features(self.generator.encode(self.to_input(x)), x)
+
+
+def _knn_features(code: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([F.normalize(code.flatten(1), dim=1), F.normalize(x.flatten(1), dim=1)], dim=1)

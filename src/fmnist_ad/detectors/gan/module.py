@@ -1,5 +1,5 @@
 """Lightning training of the dual-discriminator GAN: batches of normals and labeled anomalies,
-three Adam optimizers stepped by hand, validation AUROC of the reconstruction score."""
+three Adam optimizers stepped by hand, validation AUROC of the main score and of L1."""
 
 from __future__ import annotations
 
@@ -7,25 +7,37 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from fmnist_ad.detectors.gan.loss import per_image_l1
+from fmnist_ad.detectors.gan.knn_gap import KNNGap, knn_features_of
+from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.detectors.gan.step import gan_step
 from fmnist_ad.params.gan import GANParams
 from fmnist_ad.training import EpochMeans
 
 
+def _auroc(labels: np.ndarray, scores: torch.Tensor) -> float:
+    """AUROC over the whole validation split (0.5 if it holds one class only)."""
+    return float(roc_auc_score(labels, scores.double().numpy())) if len(np.unique(labels)) == 2 else 0.5
+
+
 class GANModule(EpochMeans):
     """On each batch of normals and labeled anomalies, one step of both discriminators, then one
-    generator step (:func:`~fmnist_ad.detectors.gan.step.gan_step`)."""
+    generator step (:func:`~fmnist_ad.detectors.gan.step.gan_step`).
 
-    def __init__(self, model: GANModel, params: GANParams) -> None:
+    Validation logs ``val/auroc``, the AUROC of the main score (the checkpoint monitor), and
+    ``val/auroc_l1``, the paper's reconstruction score. For ``knn_gap`` it needs ``references``,
+    the training normals and labeled anomalies, whose vectors it recomputes each epoch.
+    """
+
+    def __init__(self, model: GANModel, params: GANParams,
+                 references: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.model = model
         self.params = params
+        self.references = references
         self.automatic_optimization = False
         self.augment_rng = torch.Generator().manual_seed(params.seed) if params.augment else None
-        self._val_scores: list[torch.Tensor] = []
-        self._val_labels: list[torch.Tensor] = []
+        self._val: dict[str, list[torch.Tensor]] = {}
 
     def training_step(self, batch: tuple[torch.Tensor, int], batch_idx: int) -> dict[str, torch.Tensor]:
         x, n_normal = batch
@@ -45,21 +57,33 @@ class GANModule(EpochMeans):
             scheduler.step()
 
     def on_validation_epoch_start(self) -> None:
-        self._val_scores.clear()
-        self._val_labels.clear()
+        self._val = {"labels": [], "l1": [], "mse": [], "features": []}
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, labels = batch
-        x = self.model.to_input(x)
-        self._val_scores.append(per_image_l1(x, self.model.generator(x)).cpu())
-        self._val_labels.append(labels.cpu())
+        x_in, recon, features = self.model.reconstruct_with_features(x)
+        for name, value in (("labels", labels), ("l1", per_image_l1(x_in, recon)),
+                            ("mse", per_image_mse(x_in, recon)), ("features", features)):
+            self._val[name].append(value.cpu())
 
     def on_validation_epoch_end(self) -> None:
-        """AUROC of the per-image L1 score over the whole validation split (0.5 if one class)."""
-        scores = torch.cat(self._val_scores).double().numpy()
-        labels = torch.cat(self._val_labels).numpy()
-        auroc = roc_auc_score(labels, scores) if len(np.unique(labels)) == 2 else 0.5
-        self.log("val/auroc", float(auroc), prog_bar=True, sync_dist=True)  # same on every rank
+        labels = torch.cat(self._val["labels"]).numpy()
+        l1 = _auroc(labels, torch.cat(self._val["l1"]))
+        main = self.params.main_score
+        if main == "knn_gap":
+            auroc = _auroc(labels, self._knn_gap(torch.cat(self._val["features"])))
+        else:
+            auroc = l1 if main == "l1" else _auroc(labels, torch.cat(self._val["mse"]))
+        self.log("val/auroc", auroc, prog_bar=True, sync_dist=True)  # same on every rank
+        self.log("val/auroc_l1", l1, sync_dist=True)
+
+    def _knn_gap(self, features: torch.Tensor) -> torch.Tensor:
+        """knn_gap of validation vectors against this epoch's vectors of the training images."""
+        if self.references is None:
+            raise RuntimeError("GANModule needs the training images (references) to validate knn_gap")
+        normal, anomaly = (knn_features_of(self.model, images, self.params.eval_batch_size, self.device)
+                           for images in self.references)
+        return KNNGap(self.params.knn_k).fit(normal, anomaly).score(features.to(self.device)).cpu()
 
     def configure_optimizers(self):
         p = self.params
