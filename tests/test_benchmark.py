@@ -13,6 +13,7 @@ import yaml
 from fmnist_ad.benchmark import benchmark_params
 from fmnist_ad.benchmark_summary import headline, read_cells, summarise, write_benchmark
 from fmnist_ad.cells import PresetError
+from fmnist_ad.detectors import DETECTORS
 from fmnist_ad.params import ParamsError
 from sandbox import REPO
 
@@ -27,7 +28,7 @@ def test_a_cell_is_one_class_normal_with_the_budget_and_seed() -> None:
     assert p.protocol.seed == 7 and p.vae.seed == 7 and p.ae.seed == 42
     assert p.vae.max_epochs == budget["max_epochs"] and p.vae.lr == budget["lr"]
     assert p.protocol.anomaly_sampling == "kmeans"          # the rest from params.yaml
-    for detector in ("ae", "vae", "gan"):                   # the committed budget is valid
+    for detector in DETECTORS:                              # the committed budget is valid
         benchmark_params(REPO / "params.yaml", SETTINGS, detector, 0, 42)
 
 

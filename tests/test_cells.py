@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 from conftest import small_params
 from fmnist_ad.cells import PresetError, cell_params, merge, run_cell
 from fmnist_ad.cells_summary import summarise, write_summary
+from fmnist_ad.detectors import DETECTORS
 from fmnist_ad.download import fetch
 from fmnist_ad.params import parse_params
 from sandbox import REPO
@@ -90,6 +91,6 @@ def test_summary_means_and_spreads_over_seeds(tmp_path: Path) -> None:
 def test_presets_are_valid_params() -> None:
     """Every preset merged into the committed params.yaml passes the schema."""
     for name in sorted(p.stem for p in PRESETS.glob("*.yaml")):
-        for detector in ("ae", "vae", "gan"):
+        for detector in DETECTORS:
             cell_params(REPO / "params.yaml", PRESETS, name, detector, 1)
     assert parse_params(yaml.safe_load((REPO / "params.yaml").read_text()))

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO
+from fmnist_ad.detectors import DETECTORS
 
 
 def loaded_after(code: str) -> set[str]:
@@ -26,7 +27,7 @@ def test_stage_entry_points_import_neither_torch_nor_lightning() -> None:
     assert not loaded & {"torch", "lightning", "dvclive"}
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "gan"])
+@pytest.mark.parametrize("name", list(DETECTORS))
 def test_loading_a_detector_for_scoring_does_not_import_lightning(name: str) -> None:
     loaded = loaded_after(f"from fmnist_ad.detectors import detector_class\ndetector_class({name!r})")
     assert "torch" in loaded and not loaded & {"lightning", "dvclive"}

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from conftest import REPO, small_params
-from fmnist_ad.detectors import detector_class
+from fmnist_ad.detectors import DETECTORS, detector_class
 from fmnist_ad.detectors.base import CheckpointError
 from fmnist_ad.download import fetch
 from fmnist_ad.params import parse_params
@@ -84,14 +84,14 @@ def test_finite_loss_guard_names_the_first_bad_batch(defer: bool) -> None:
     assert len(seen) == (4 if defer else 2)
 
 
-@pytest.mark.parametrize("model", ["ae", "vae", "gan"])
+@pytest.mark.parametrize("model", list(DETECTORS))
 def test_resume_gives_the_uninterrupted_result(workspace: Path, tmp_path: Path, model: str) -> None:
     """The GAN too, which trains without early stopping (that the resume starts from the last
     epoch rather than the best is checked in test_gan)."""
     splits = load_splits(workspace / "prepared")
     test_images = splits["test"].images
     cls = detector_class(model)
-    epochs = "epochs" if model == "gan" else "max_epochs"
+    epochs = "epochs" if "epochs" in cls.params_class.model_fields else "max_epochs"
     full = cls(_section(workspace, model, **{epochs: 4}))
     fit(full, splits, tmp_path / "full", progress_bar=False)
     # "interrupted" after 2 epochs, then resumed from the last checkpoint up to 4
@@ -125,7 +125,7 @@ def test_training_runs_deterministic_kernels_without_nan_filling(workspace: Path
     assert torch.utils.deterministic.fill_uninitialized_memory
 
 
-@pytest.mark.parametrize("model", ["ae", "vae", "gan"])
+@pytest.mark.parametrize("model", list(DETECTORS))
 def test_same_seed_same_scores(workspace: Path, tmp_path: Path, model: str) -> None:
     splits = load_splits(workspace / "prepared")
     runs = []
