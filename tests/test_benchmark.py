@@ -85,6 +85,20 @@ def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
     assert (out / "b.png").stat().st_size > 10_000
 
 
+def test_a_control_score_gets_its_own_row(tmp_path: Path) -> None:
+    """The GAN's knn_gap_pixels (a control with no model) is a row beside its main score, marked."""
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for normal in range(2):
+        _cell(cells, "gan", normal, 42, 0.95, labeled=1)
+        path = cells / f"gan-{normal}-42.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"auroc_knn_gap_pixels": 0.9, "auprc_knn_gap_pixels": 0.99}))
+    s = summarise(read_cells(cells))
+    assert list(s["gan"]) == ["s", "r", "knn_gap_pixels"] and s["gan"]["knn_gap_pixels"]["labels_in_training"] == 1
+    write_benchmark(cells, LITERATURE, tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png")
+    assert "| ours: gan `knn_gap_pixels` (control: no model) | yes | 90.0 | 90.0 |" in (tmp_path / "b.md").read_text()
+
+
 def test_literature_is_the_papers_table() -> None:
     lit = pd.read_csv(LITERATURE).set_index("method")
     kim = lit.loc["Kim et al. GAN", [f"c{c}" for c in range(10)]].to_numpy(dtype=float)

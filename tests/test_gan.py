@@ -8,6 +8,7 @@ import lightning.pytorch as L
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from fmnist_ad.detectors.base import CheckpointError
@@ -156,7 +157,7 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     assert summary["train_images"] == 48 and "best_val_auroc" in summary
     test = splits["test"].images
     scores = detector.score_samples(test)
-    assert set(scores) == {"l1", "mse", "knn_gap"} and all(len(v) == len(test) for v in scores.values())
+    assert set(scores) == {"l1", "mse", "knn_gap", "knn_gap_pixels"} and all(len(v) == len(test) for v in scores.values())
     assert detector.reconstruct(test).shape == (len(test), 1, 28, 28)
     # knn_gap's vectors: code and image, each of unit length
     labeled = splits["labeled"].images
@@ -169,6 +170,12 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     expected = (torch.cdist(vectors, detector.knn_features(splits["train"].images)).topk(5, largest=False).values.mean(1)
                 - torch.cdist(vectors, vectors).topk(5, largest=False).values.mean(1))
     np.testing.assert_allclose(gap, expected.numpy(), rtol=1e-4, atol=1e-5)
+    # the control compares the images alone, at unit length, without the network
+    pixels = {name: F.normalize(torch.as_tensor(splits[name].images, dtype=torch.float32).flatten(1), dim=1)
+              for name in ("train", "labeled")}
+    control = (torch.cdist(pixels["labeled"], pixels["train"]).topk(5, largest=False).values.mean(1)
+               - torch.cdist(pixels["labeled"], pixels["labeled"]).topk(5, largest=False).values.mean(1))
+    np.testing.assert_allclose(detector.score_samples(labeled)["knn_gap_pixels"], control.numpy(), rtol=1e-4, atol=1e-5)
 
     detector.save(tmp_path / "gan.pt")
     loaded = GANDetector.load(tmp_path / "gan.pt", params)
@@ -186,7 +193,7 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
         GANDetector.load(tmp_path / "old.pt", params)
 
 
-@pytest.mark.parametrize("main_score", ["knn_gap", "l1"])
+@pytest.mark.parametrize("main_score", ["knn_gap", "l1", "mse", "knn_gap_pixels"])
 def test_checkpoint_monitor_is_the_main_score(main_score: str, tmp_path) -> None:
     """val/auroc, which picks the checkpoint, is the main score's validation AUROC; val/auroc_l1
     the paper's score beside it."""

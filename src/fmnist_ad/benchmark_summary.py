@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fmnist_ad.atomic import write_json, write_text
+from fmnist_ad.detectors import params_class
 from fmnist_ad.figures import write_figure
 from fmnist_ad.params.sections import CLASS_NAMES
 
@@ -39,7 +40,9 @@ def result_rows(cells: pd.DataFrame) -> list[tuple[str, str, bool]]:
     detector's main score; where that is unsupervised, its first score that uses training labels
     (the AE's ``kde_ratio``, the report's rule), so a detector with both kinds shows both; and the
     score of the method it reproduces where the main score is another (the GAN's ``l1``, Kim et
-    al.'s, beside its ``knn_gap``), so the table shows what our scores add."""
+    al.'s, beside its ``knn_gap``), so the table shows what our scores add; and the detector's
+    controls, scores that leave its model out (the GAN's ``knn_gap_pixels``), where its cells
+    have them, so the table also shows what the model adds."""
     rows = []
     for detector in dict.fromkeys(cells["detector"]):
         first = cells[cells["detector"] == detector].iloc[0]
@@ -49,6 +52,9 @@ def result_rows(cells: pd.DataFrame) -> list[tuple[str, str, bool]]:
             rows.append((detector, published, published in first["labeled_scores"]))
         if not first["labels_in_training"]:
             rows += [(detector, s, True) for s in first["labeled_scores"][:1]]
+        section = params_class(detector)
+        rows += [(detector, s, s in section.labeled_score_names)
+                 for s in section.control_score_names if f"auroc_{s}" in first]
     return sorted(rows, key=lambda row: row[2])          # the unsupervised rows first
 
 
@@ -101,7 +107,8 @@ def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature:
             s = e.get("seeds", {})
             spread = (f"{100 * s['class0_auroc_mean']:.1f} ± {100 * s['class0_auroc_std']:.1f} (n={s['n']})"
                       if s else "")
-            lines.append([f"ours: {detector} `{score}`", "yes" if e["labels_in_training"] else "no", *per_class,
+            control = " (control: no model)" if score in params_class(detector).control_score_names else ""
+            lines.append([f"ours: {detector} `{score}`{control}", "yes" if e["labels_in_training"] else "no", *per_class,
                           f"**{100 * e['mean']['auroc']:.1f}**",
                           f"{100 * e['worst']['auroc']:.1f} ({e['worst']['class']})", spread])
     for _, row in literature.iterrows():

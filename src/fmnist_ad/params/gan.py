@@ -39,8 +39,10 @@ class GANParams(TrainingParams):
     knn_k: PositiveInt = 5
     main_score: str = "knn_gap"
 
-    score_names = ("l1", "mse", "knn_gap")
-    labeled_score_names = ("l1", "mse", "knn_gap")  # trained against (or compared with) labeled anomalies
+    score_names = ("l1", "mse", "knn_gap", "knn_gap_pixels")
+    #: trained against (or compared with) labeled anomalies; ``knn_gap_pixels`` needs no network
+    labeled_score_names = ("l1", "mse", "knn_gap", "knn_gap_pixels")
+    control_score_names = ("knn_gap_pixels",)
 
     @model_validator(mode="after")
     def _patch_fits(self) -> GANParams:

@@ -103,6 +103,9 @@ class TrainingParams(Section):
     #: scores that use the labels of training images (written only where a protocol labels
     #: training anomalies); every other score is unsupervised
     labeled_score_names: ClassVar[tuple[str, ...]] = ()
+    #: controls: scores that leave the model out (the GAN's kNN gap on the pixels alone), shown
+    #: beside the main score in the ten-class table so that it tells what the model adds
+    control_score_names: ClassVar[tuple[str, ...]] = ()
 
     def available_scores(self) -> tuple[str, ...]:
         """The scores ``main_score`` and ``threshold.report_scores`` may name."""

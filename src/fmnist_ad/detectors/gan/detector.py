@@ -11,7 +11,7 @@ import torch
 
 from fmnist_ad.detectors.base import CheckpointError, Detector
 from fmnist_ad.detectors.gan.data import paired_loader
-from fmnist_ad.detectors.gan.knn_gap import KNNGap, knn_features_of
+from fmnist_ad.detectors.gan.knn_gap import KNN_SCORES, KNNGap, columns, knn_features_of
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel, resize
 from fmnist_ad.params.gan import GANParams
@@ -31,7 +31,9 @@ class GANDetector(Detector):
     ``knn_k`` nearest vectors of the unlabeled training split minus that to the nearest ones of
     the labeled anomalies (positive: nearer the anomalies). Where the reconstruction error only
     says "not a T-shirt", the vectors also keep what a known anomaly looks like (docs/detectors.md).
-    All three use training labels: the generator learned to fail on the labeled anomalies.
+    ``knn_gap_pixels``, the same gap on the image half alone, is a control with no network: what
+    ``knn_gap`` owes to the code is its lead over it. All use training labels: the generator
+    learned to fail on the labeled anomalies, and the gaps compare with them.
 
     Trains for ``epochs`` without early stopping; the checkpoint kept is the one with the best
     validation AUROC of the main score, so validation anomalies steer model selection as in the
@@ -49,7 +51,7 @@ class GANDetector(Detector):
 
     def __init__(self, params: GANParams) -> None:
         super().__init__(params)
-        self.knn_gap = KNNGap(params.knn_k)
+        self.knn_gaps = {name: KNNGap(params.knn_k) for name in KNN_SCORES}
         #: training images (normals, labeled anomalies) for the validation knn_gap, set by loaders
         self._references: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -85,23 +87,28 @@ class GANDetector(Detector):
 
     def after_fit(self, splits: dict[str, Split]) -> None:
         """Reference vectors: the unlabeled training split and the labeled anomalies."""
-        self.knn_gap.fit(self.knn_features(splits["train"].images), self.knn_features(splits["labeled"].images))
+        self._fit_gaps(self.knn_features(splits["train"].images), self.knn_features(splits["labeled"].images))
+
+    def _fit_gaps(self, normal: torch.Tensor, anomaly: torch.Tensor) -> None:
+        for name, gap in self.knn_gaps.items():
+            gap.fit(columns(normal, name), columns(anomaly, name))
 
     def extra_state(self) -> dict[str, Any]:
-        return {"features_normal": self.knn_gap.normal.points.cpu(),
-                "features_anomaly": self.knn_gap.anomaly.points.cpu()}
+        gap = self.knn_gaps["knn_gap"]  # the whole vectors; the control's are their image half
+        return {"features_normal": gap.normal.points.cpu(), "features_anomaly": gap.anomaly.points.cpu()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if "features_normal" not in state:
             raise CheckpointError("checkpoint from before knn_gap compared code and image; retrain "
                                   "with `dvc repro train@gan`")
-        self.knn_gap.fit(state["features_normal"], state["features_anomaly"])
+        self._fit_gaps(state["features_normal"], state["features_anomaly"])
 
     def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         x_in, recon, features = self.model.reconstruct_with_features(x)
         scores = {"l1": per_image_l1(x_in, recon), "mse": per_image_mse(x_in, recon)}
-        if self.knn_gap.fitted:  # after fit
-            scores["knn_gap"] = self.knn_gap.score(features)
+        for name, gap in self.knn_gaps.items():
+            if gap.fitted:  # after fit
+                scores[name] = gap.score(columns(features, name))
         return scores
 
     def _reconstruct_batch(self, x: torch.Tensor) -> torch.Tensor:

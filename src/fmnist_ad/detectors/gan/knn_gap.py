@@ -9,6 +9,19 @@ from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.knn import KNN
 
 
+#: the scores a :class:`KNNGap` gives: ``knn_gap`` on the whole :meth:`GANModel.knn_features`
+#: (code and image), ``knn_gap_pixels`` on their image half alone, a control that needs no network
+#: and shows what the code adds (docs/detectors.md)
+KNN_SCORES = ("knn_gap", "knn_gap_pixels")
+#: the image half of :meth:`GANModel.knn_features` comes last: the 28 x 28 pixels
+IMAGE_COLUMNS = 28 * 28
+
+
+def columns(features: torch.Tensor, score: str) -> torch.Tensor:
+    """The columns of ``knn_features`` rows that ``score`` (one of :data:`KNN_SCORES`) compares."""
+    return features[:, -IMAGE_COLUMNS:] if score == "knn_gap_pixels" else features
+
+
 class KNNGap:
     """Mean Euclidean distance to the ``k`` nearest normal reference vectors minus that to the
     ``k`` nearest labeled-anomaly vectors: positive when an image is nearer the known anomalies."""

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from fmnist_ad.detectors.gan.knn_gap import KNNGap, knn_features_of
+from fmnist_ad.detectors.gan.knn_gap import KNN_SCORES, KNNGap, columns, knn_features_of
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel
 from fmnist_ad.detectors.gan.step import gan_step
@@ -25,7 +25,7 @@ class GANModule(EpochMeans):
     generator step (:func:`~fmnist_ad.detectors.gan.step.gan_step`).
 
     Validation logs ``val/auroc``, the AUROC of the main score (the checkpoint monitor), and
-    ``val/auroc_l1``, the paper's reconstruction score. For ``knn_gap`` it needs ``references``,
+    ``val/auroc_l1``, the paper's reconstruction score. For the kNN gaps it needs ``references``,
     the training normals and labeled anomalies, whose vectors it recomputes each epoch.
     """
 
@@ -57,33 +57,37 @@ class GANModule(EpochMeans):
             scheduler.step()
 
     def on_validation_epoch_start(self) -> None:
-        self._val = {"labels": [], "l1": [], "mse": [], "features": []}
+        self._val = {"labels": [], "l1": [], self.params.main_score: []}
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Keeps the labels, ``l1`` and what the main score needs: ``mse``, or the kNN vectors."""
         x, labels = batch
         x_in, recon, features = self.model.reconstruct_with_features(x)
-        for name, value in (("labels", labels), ("l1", per_image_l1(x_in, recon)),
-                            ("mse", per_image_mse(x_in, recon)), ("features", features)):
+        main = self.params.main_score
+        kept = {"labels": labels, "l1": per_image_l1(x_in, recon)}
+        if main in KNN_SCORES:
+            kept[main] = features
+        elif main == "mse":
+            kept[main] = per_image_mse(x_in, recon)
+        for name, value in kept.items():
             self._val[name].append(value.cpu())
 
     def on_validation_epoch_end(self) -> None:
         labels = torch.cat(self._val["labels"]).numpy()
-        l1 = _auroc(labels, torch.cat(self._val["l1"]))
         main = self.params.main_score
-        if main == "knn_gap":
-            auroc = _auroc(labels, self._knn_gap(torch.cat(self._val["features"])))
-        else:
-            auroc = l1 if main == "l1" else _auroc(labels, torch.cat(self._val["mse"]))
-        self.log("val/auroc", auroc, prog_bar=True, sync_dist=True)  # same on every rank
-        self.log("val/auroc_l1", l1, sync_dist=True)
+        values = {name: torch.cat(parts) for name, parts in self._val.items() if name != "labels"}
+        if main in KNN_SCORES:
+            values[main] = self._knn_gap(main, values[main])
+        self.log("val/auroc", _auroc(labels, values[main]), prog_bar=True, sync_dist=True)  # same on every rank
+        self.log("val/auroc_l1", _auroc(labels, values["l1"]), sync_dist=True)
 
-    def _knn_gap(self, features: torch.Tensor) -> torch.Tensor:
-        """knn_gap of validation vectors against this epoch's vectors of the training images."""
+    def _knn_gap(self, score: str, features: torch.Tensor) -> torch.Tensor:
+        """Gap ``score`` of validation vectors against this epoch's vectors of the training images."""
         if self.references is None:
-            raise RuntimeError("GANModule needs the training images (references) to validate knn_gap")
-        normal, anomaly = (knn_features_of(self.model, images, self.params.eval_batch_size, self.device)
+            raise RuntimeError(f"GANModule needs the training images (references) to validate {score}")
+        normal, anomaly = (columns(knn_features_of(self.model, images, self.params.eval_batch_size, self.device), score)
                            for images in self.references)
-        return KNNGap(self.params.knn_k).fit(normal, anomaly).score(features.to(self.device)).cpu()
+        return KNNGap(self.params.knn_k).fit(normal, anomaly).score(columns(features, score).to(self.device)).cpu()
 
     def configure_optimizers(self):
         p = self.params
