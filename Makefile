@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 DEBIAN_DATASET := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data repro benchmark test speed clean
+.PHONY: install data repro benchmark protocols readme test speed clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ test: install
 # The ten-class table (README "Ten-class benchmark"): a second DVC pipeline, cached per cell.
 benchmark: install data
 	$(BIN)/dvc repro benchmark/dvc.yaml
+
+# The report's protocols and the unseen-anomaly protocol over seeds (README "Protocols").
+protocols: install data
+	$(BIN)/dvc repro protocols/dvc.yaml
+
+# Copy the result tables from metrics/*.md (written by the pipelines) into the README.
+readme: install
+	$(BIN)/python -m fmnist_ad.readme README.md
 
 # Training and scoring throughput (docs/speed.md); prints figures, changes no pipeline output.
 speed: install data

@@ -45,8 +45,8 @@ from lightning.pytorch.callbacks import Callback
 from sklearn.neighbors import KernelDensity
 
 from fmnist_ad.allocator import keep_freed_memory
-from fmnist_ad.detectors import DETECTORS, detector_class
-from fmnist_ad.detectors.base import Detector
+from fmnist_ad.detectors import BASELINES, NETWORKS, detector_class
+from fmnist_ad.detectors.network import NetworkDetector
 from fmnist_ad.detectors.gan.module import GANModule
 from fmnist_ad.detectors.gan.step import gan_step
 from fmnist_ad.download import fetch, mirror_folders
@@ -89,7 +89,7 @@ def bench_params(data: str, root: Path, device: str) -> dict[str, Any]:
         digests = write_mirror(root / "mirror", *SYNTHETIC_PER_CLASS)
         raw["data"].update(mirrors=[str(root / "mirror")], download=False, sha256=digests)
         raw["protocol"].update(SYNTHETIC_PROTOCOL)
-    for name in DETECTORS:
+    for name in NETWORKS:
         raw[name]["accelerator"] = device
     return raw
 
@@ -261,7 +261,7 @@ def gan_loop(module: GANModule, loader: torch.utils.data.DataLoader,
     return run
 
 
-def bare_loop(detector: Detector, splits: dict[str, Split]) -> Callable[[int], int]:
+def bare_loop(detector: NetworkDetector, splits: dict[str, Split]) -> Callable[[int], int]:
     """One epoch of ``detector.model`` trained without Lightning, on the tensors of its own
     training loader, per call (``run(epoch)`` returns the images trained on)."""
     module = detector.lightning_module()
@@ -293,7 +293,7 @@ class Job:
         torch.set_num_threads(self.threads)
         return training_subset(load_splits(self.prepared), self.train_images, self.section.seed)
 
-    def detector(self) -> Detector:
+    def detector(self) -> NetworkDetector:
         return detector_class(self.name)(self.section)
 
 
@@ -464,7 +464,8 @@ def kde_rows(raw: dict[str, Any], prepared: Path, model_path: Path) -> list[dict
 # --- dvc repro --------------------------------------------------------------------------------
 def pipeline_stages() -> list[str]:
     """The stages of dvc.yaml in an order that respects its DAG."""
-    per_model = [f"{stage}@{name}" for name in DETECTORS for stage in ("train", "score", "threshold", "evaluate")]
+    per_model = [f"{stage}@{name}" for name in (*NETWORKS, *BASELINES)
+                 for stage in ("train" if name in NETWORKS else "fit", "score", "threshold", "evaluate")]
     return ["download", "prepare", *per_model, "compare"]
 
 
@@ -626,8 +627,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="only time dvc repro (no training, scoring or KDE rows)")
     ap.add_argument("--keep-metrics", type=Path, metavar="DIR",
                     help="copy the timed dvc repro's metrics/ and dvc.lock to DIR")
-    ap.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS), metavar="NAME",
-                    help=f"detectors for the throughput rows (default: all of {', '.join(DETECTORS)}); "
+    ap.add_argument("--detectors", nargs="+", choices=NETWORKS, default=list(NETWORKS), metavar="NAME",
+                    help=f"detectors for the throughput rows (default: all of {', '.join(NETWORKS)}); "
                          "the KDE row comes with ae")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the header and rows as JSON")

@@ -1,5 +1,6 @@
 """Stage `cell@DETECTOR-CLASS-SEED` of benchmark/dvc.yaml: one detector with one FashionMNIST
-class as the normal class, trained, scored, thresholded on validation and evaluated on test."""
+class as the normal class, trained, scored, thresholded on validation and evaluated on test
+(``--unseen``: with labeled anomalies of one class, scored also on the eight others apart)."""
 
 import argparse
 import time
@@ -13,7 +14,8 @@ from fmnist_ad.pipeline.entry import main
 
 
 def run(args: argparse.Namespace) -> None:
-    params = benchmark_params(args.params, args.settings, args.detector, args.normal_class, args.seed)
+    params = benchmark_params(args.params, args.settings, args.detector, args.normal_class, args.seed,
+                              args.unseen)
     start = time.perf_counter()
     result = run_cell(params, args.detector, args.raw, args.out, args.metrics)
     detector = detector_class(args.detector)
@@ -33,4 +35,6 @@ if __name__ == "__main__":
     ap.add_argument("metrics", type=Path, help="the cell's metrics JSON")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--settings", type=Path, default=Path("benchmark/settings.yaml"))
+    ap.add_argument("--unseen", action="store_true",
+                    help="the unseen-anomaly setting: labeled anomalies of the next class id only")
     main(lambda: run(ap.parse_args()))

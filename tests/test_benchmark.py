@@ -40,13 +40,18 @@ def test_bad_cells_are_refused_with_the_fix(tmp_path: Path) -> None:
         benchmark_params(REPO / "params.yaml", tmp_path / "s.yaml", "ae", 0, 42)
 
 
-def _cell(folder: Path, detector: str, normal: int, seed: int, auroc: float, labeled: int = 0) -> None:
+def _cell(folder: Path, detector: str, normal: int, seed: int, auroc: float, labeled: int = 0,
+          unseen: float | None = None) -> None:
     """An unsupervised main score ``s`` with a labeled ``r`` (the AE), or a labeled main ``s``
-    that is not the published method's ``r`` (the GAN's knn_gap beside its l1)."""
+    that is not the published method's ``r`` (the GAN's knn_gap beside its l1). ``unseen``: an
+    unseen-setting cell (labeled anomalies of the next class) with that AUROC on the others."""
     m = {"detector": detector, "main_score": "s", "labels_in_training": labeled, "auroc": auroc,
          "auroc_s": auroc, "auprc_s": auroc / 2, "auroc_r": 1 - auroc, "auprc_r": 0.5,
          "labeled_scores": ["s", "r"] if labeled else ["r"], "published_score": "r" if labeled else "s",
-         "cell_seconds": 10.0 + normal}
+         "cell_seconds": 10.0 + normal, "train_seconds": 5.0 + normal}
+    if unseen is not None:
+        m |= {"unseen_auroc_s": unseen, "unseen_auprc_s": 0.5, "unseen_auroc_r": 0.5, "unseen_auprc_r": 0.5,
+              "unseen_classes": [c for c in range(10) if c not in (normal, (normal + 1) % 10)]}
     (folder / f"{detector}-{normal}-{seed}.json").write_text(json.dumps(m))
 
 
@@ -69,7 +74,7 @@ def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
     assert s["ae"]["r"]["labels_in_training"] == 1 and ae["labels_in_training"] == 0
     assert s["gan"]["r"]["labels_in_training"] == 1 and s["gan"]["r"]["mean"]["auroc"] == pytest.approx(0.05)
     out = tmp_path / "out"
-    write_benchmark(cells, LITERATURE, out / "b.json", out / "b.md", out / "b.png")
+    write_benchmark(cells, tmp_path / "none", LITERATURE, out / "b.json", out / "b.md", out / "b.png")
     md = (out / "b.md").read_text()
     assert "| ours: ae `s` | no | 90.0 | 60.0 | 80.0 |" in md and "| ours: ae `r` | yes |" in md
     assert "Kim et al. GAN" in md and "98.6" in md and "slowest cell `ae-2-42`" in md
@@ -79,7 +84,7 @@ def test_summary_per_class_mean_worst_and_seed_spread(tmp_path: Path) -> None:
     assert declared["ae"]["s"] == {"mean_auroc": 0.7667, "worst_auroc": 0.6, "worst_class": 1,
                                    "class0_seeds_mean": 0.8, "class0_seeds_std": 0.1}
     _cell(cells, "vae", 0, 42, 0.98947)
-    write_benchmark(cells, LITERATURE, out / "b.json", out / "b.md", out / "b.png")
+    write_benchmark(cells, tmp_path / "none", LITERATURE, out / "b.json", out / "b.md", out / "b.png")
     assert "| ours: vae `s` | no | 98.9 |" in (out / "b.md").read_text()   # not 0.9895 -> 99.0
     assert declared["gan"]["s"]["class0_seeds_std"] == 0.0       # one seed: no spread yet
     assert (out / "b.png").stat().st_size > 10_000
@@ -95,8 +100,29 @@ def test_a_control_score_gets_its_own_row(tmp_path: Path) -> None:
         path.write_text(json.dumps(json.loads(path.read_text()) | {"auroc_knn_gap_pixels": 0.9, "auprc_knn_gap_pixels": 0.99}))
     s = summarise(read_cells(cells))
     assert list(s["gan"]) == ["s", "r", "knn_gap_pixels"] and s["gan"]["knn_gap_pixels"]["labels_in_training"] == 1
-    write_benchmark(cells, LITERATURE, tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png")
+    write_benchmark(cells, tmp_path / "none", LITERATURE, tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png")
     assert "| ours: gan `knn_gap_pixels` (control: no model) | yes | 90.0 | 90.0 |" in (tmp_path / "b.md").read_text()
+
+
+def test_baselines_and_the_unseen_setting_get_their_rows(tmp_path: Path) -> None:
+    """A baseline is marked as one and has its fit time; the unseen setting's cells make their own
+    table (AUROC on the unseen classes, the labeled class in the header) and ``unseen`` metrics."""
+    cells, unseen = tmp_path / "cells", tmp_path / "unseen"
+    cells.mkdir()
+    unseen.mkdir()
+    for normal in range(2):
+        _cell(cells, "gbt", normal, 42, 0.99, labeled=1)
+        _cell(cells, "gan", normal, 42, 0.98, labeled=1)
+        _cell(unseen, "gbt", normal, 42, 0.95, labeled=1, unseen=0.8 + 0.1 * normal)
+        _cell(unseen, "gan", normal, 42, 0.97, labeled=1, unseen=0.9)
+    write_benchmark(cells, unseen, LITERATURE, tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png")
+    declared = json.loads((tmp_path / "b.json").read_text())
+    assert declared["unseen"]["gbt"]["s"]["mean_auroc"] == pytest.approx(0.85)
+    md = (tmp_path / "b.md").read_text()
+    assert "| baseline: gbt `s` | yes | 99.0 | 99.0 |" in md and "| 5.5 |" in md
+    assert "| method | 0 (labeled: 1) | 1 (labeled: 2) |" in md
+    assert "| baseline: gbt `s` | 80.0 | 90.0 |" in md and "| ours: gan `s` | 90.0 | 90.0 |" in md
+    assert "AUROC on the unseen classes: best detector `gan s`" in md
 
 
 def test_literature_is_the_papers_table() -> None:

@@ -39,15 +39,20 @@ def test_benchmark_through_dvc(project: Path) -> None:
     (project / "benchmark" / "dvc.yaml").write_text(
         spec.replace("classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "classes: [0, 1]").replace("seeds: [7, 1]", "seeds: [7]"))
     (project / "benchmark" / "settings.yaml").write_text(
-        yaml.safe_dump({"ae": {"max_epochs": 2}, "vae": {"max_epochs": 1}, "gan": {"epochs": 1}}))
+        yaml.safe_dump({"ae": {"max_epochs": 2}, "vae": {"max_epochs": 1}, "gan": {"epochs": 1},
+                        "knn": {}, "iforest": {}, "gbt": {"max_iter": 20}}))
     original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["protocol"]["labeled_anomalies"] = "auto"   # one labeled class (unseen) has 24 images here
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         out = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
-        assert len(stages_run(out)) == 3 * 3 + 1                 # 3 detectors x (2 classes + 1 seed), summary
+        # 6 detectors x (2 classes + 1 seed), the unseen setting's 2 detectors x 2 classes, summary
+        assert len(stages_run(out)) == 6 * 3 + 2 * 2 + 1
         shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project).stdout
         bench = json.loads((project / "metrics" / "benchmark.json").read_text())
-        for detector, score in (("ae", "combined"), ("ae", "mse"), ("ae", "kde_ratio"), ("vae", "bce_excess"), ("vae", "bce"),
-                                ("gan", "knn_gap"), ("gan", "l1")):
+        for detector, score in (("ae", "combined"), ("ae", "mse"), ("ae", "kde_ratio"), ("vae", "blurred_bce_excess"), ("vae", "bce"),
+                                ("gan", "knn_gap"), ("gan", "l1"), ("knn", "knn_distance"), ("gbt", "log_odds")):
             aurocs = []
             for normal in (0, 1):
                 test = pd.read_csv(project / "data" / "benchmark" / f"{detector}-{normal}-42" / "test.csv")
@@ -57,12 +62,18 @@ def test_benchmark_through_dvc(project: Path) -> None:
             assert e["mean_auroc"] == pytest.approx(sum(aurocs) / 2, abs=1e-4)
             assert e["worst_auroc"] == pytest.approx(min(aurocs), abs=1e-4)
             assert {"class0_seeds_mean", "class0_seeds_std"} <= set(e)
+        unseen = []
+        for normal in (0, 1):                              # labeled: the next class only
+            test = pd.read_csv(project / "data" / "benchmark_unseen" / f"gbt-{normal}-42" / "test.csv")
+            rows = test[(test["label"] == 0) | ~test["class"].isin([normal, normal + 1])]
+            unseen.append(roc_auc_score(rows["label"], rows["log_odds"]))
+        assert bench["unseen"]["gbt"]["log_odds"]["mean_auroc"] == pytest.approx(sum(unseen) / 2, abs=1e-4)
+        assert "Unseen-anomaly setting" in (project / "metrics" / "benchmark.md").read_text()
         assert json.loads(shown)[""]["data"]["metrics/benchmark.json"]["data"] == bench   # declared, shown
         assert (project / "plots" / "benchmark.png").is_file() and "Kim et al." in (
             project / "metrics" / "benchmark.md").read_text()
         again = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
         assert not stages_run(again)
-        params = yaml.safe_load(original)
         params["vae"]["hidden"] = 128
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         rerun = stages_run(_run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout)
@@ -70,7 +81,8 @@ def test_benchmark_through_dvc(project: Path) -> None:
                          "benchmark/dvc.yaml:tshirt_seeds@vae-0-7", "benchmark/dvc.yaml:summary"}
     finally:
         (project / "params.yaml").write_text(original)
-        for folder in ("benchmark", "data/benchmark", "metrics/benchmark"):
+        for folder in ("benchmark", "data/benchmark", "metrics/benchmark", "data/benchmark_unseen",
+                       "metrics/benchmark_unseen"):
             shutil.rmtree(project / folder, ignore_errors=True)
         for file in ("metrics/benchmark.json", "metrics/benchmark.md", "plots/benchmark.png"):
             (project / file).unlink(missing_ok=True)

@@ -62,6 +62,27 @@ def test_cell_metrics_come_from_its_score_table(params_file: Path, tmp_path: Pat
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
 
 
+def test_unseen_cell_reports_the_unseen_classes_apart(params_file: Path, tmp_path: Path) -> None:
+    """tshirt_unseen_one: labeled and validation anomalies are trousers only; ``unseen_*`` metrics
+    are those of the score table restricted to the normals and the eight other classes."""
+    params = cell_params(params_file, PRESETS, "tshirt_unseen_one", "gbt", 42)
+    params = params.model_copy(update={"protocol": params.protocol.model_copy(update={"labeled_anomalies": 20})})
+    raw = tmp_path / "raw"
+    fetch(params.data, raw)
+    out = tmp_path / "cell"
+    result = run_cell(params, "gbt", raw, out, tmp_path / "m.json", work_root=tmp_path / "work")
+    assert result["unseen_classes"] == list(range(2, 10)) and result["labels_in_training"] == 1
+    test = pd.read_csv(out / "test.csv")
+    unseen = test[(test["label"] == 0) | test["class"].isin(range(2, 10))]
+    assert result["unseen_auroc"] == pytest.approx(roc_auc_score(unseen["label"], unseen["log_odds"]))
+    assert result["auroc"] == pytest.approx(roc_auc_score(test["label"], test["log_odds"]))
+    assert result["unseen_test_anomaly"] == int((unseen["label"] == 1).sum()) < result["test_anomaly"]
+    splits = json.loads((out / "manifest.json").read_text())["splits"]
+    assert set(splits["labeled"]["per_class"]) == {"1"} and set(splits["val"]["per_class"]) == {"0", "1"}
+    val = pd.read_csv(out / "val.csv")
+    assert set(val["class"]) == {0, 1}                       # thresholds never saw an unseen class
+
+
 def _cell(auroc: float) -> dict:
     keys = ("auprc", "report_accuracy", "report_f1", "mcc_accuracy", "mcc_f1", "fpr_recall")
     return {"main_score": "bce", "labels_in_training": 0, "auroc": auroc, "auroc_bce": auroc,
@@ -83,7 +104,7 @@ def test_summary_means_and_spreads_over_seeds(tmp_path: Path) -> None:
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "p.json").read_text())["sandal"]["vae"] == {
         "auroc": {"mean": 0.9, "std": s["auroc"]["std"]}}
-    assert "| sandal | vae | `bce` | no | 3 | 0.900 ± 0.100" in (tmp_path / "p.md").read_text()
+    assert "| sandal | vae | detector | `bce` | no | 3 | 0.900 ± 0.100" in (tmp_path / "p.md").read_text()
     with pytest.raises(FileNotFoundError, match="no cell metrics"):
         summarise(tmp_path / "empty")
 

@@ -102,3 +102,32 @@ def test_prepare_writes_arrays_and_manifest(mirror, tmp_path: Path) -> None:
         assert manifest["splits"][name]["index"] == split.index.tolist()
         assert manifest["splits"][name]["size"] == len(split.index)
     assert manifest["seed"] == 42 and manifest["protocol"]["normal_classes"] == [0]
+
+
+def test_unseen_protocol_labels_and_validates_with_its_classes_only() -> None:
+    """labeled_classes: labeled and validation anomalies of those classes only; test keeps all."""
+    splits = build_splits(*_data(), _protocol(labeled_classes=[2, 5], labeled_anomalies="auto"))
+    assert np.bincount(splits["labeled"].classes, minlength=10).tolist() == [0, 0, 25, 0, 0, 25, 0, 0, 0, 0]
+    val = splits["val"]
+    assert set(val.classes[val.labels == 1].tolist()) == {2, 5} and (val.classes == 0).sum() == 10
+    assert set(splits["test"].classes.tolist()) == set(range(10))
+    assert _protocol(labeled_classes=[2, 5]).unseen_classes == [1, 3, 4, 6, 7, 8, 9]
+    # Kim et al.'s protocol (the default) sees every anomaly class
+    assert _protocol().unseen_classes == [] and _protocol().seen_classes == list(range(1, 10))
+
+
+def test_unseen_protocol_splits_equal_the_default_apart_from_labels_and_validation() -> None:
+    """Normals and test are the same images as under the default protocol, so unsupervised
+    detectors score the same test set and only the labeled anomalies differ."""
+    default = build_splits(*_data(), _protocol())
+    unseen = build_splits(*_data(), _protocol(labeled_classes=[1]))
+    for name in ("train", "test"):
+        assert np.array_equal(default[name].index, unseen[name].index)
+    normal_val = [s["val"].index[s["val"].labels == 0] for s in (default, unseen)]
+    assert np.array_equal(*normal_val)
+
+
+@pytest.mark.parametrize("labeled", [[0], [1, 1], []])
+def test_labeled_classes_must_be_distinct_anomaly_classes(labeled: list[int]) -> None:
+    with pytest.raises(ValueError, match="labeled_classes"):
+        _protocol(labeled_classes=labeled)

@@ -23,7 +23,7 @@ def test_speed_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFix
     rows = result["rows"]
     train = {r["detector"]: r for r in rows if r["section"] == "train"}
     score = {r["detector"]: r for r in rows if r["section"] == "score"}
-    assert set(train) == set(score) == set(speed.DETECTORS)
+    assert set(train) == set(score) == set(speed.NETWORKS)
     for row in train.values():
         assert row["lightning_img_s"] > 0 and row["bare_img_s"] > 0 and row["ratio"] > 0
         q1, q3 = row["ratio_quartiles"]
@@ -56,9 +56,10 @@ def test_speed_runs_only_the_detectors_asked_for() -> None:
 
 def test_pipeline_stages_cover_dvc_yaml() -> None:
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    models = spec["vars"][0]["detectors"]["models"]
+    lists = {f"${{{key}}}": value for key, value in spec["vars"][0].items() if isinstance(value, list)}
+    lists["${detectors.models}"] = spec["vars"][0]["detectors"]["models"]
     expected = {f"{name}@{item}" if "foreach" in stage else name
-                for name, stage in spec["stages"].items() for item in (models if "foreach" in stage else [None])}
+                for name, stage in spec["stages"].items() for item in lists.get(stage.get("foreach"), [None])}
     assert sorted(speed.pipeline_stages()) == sorted(expected)
 
 
@@ -75,7 +76,7 @@ def test_speed_times_dvc_repro_and_keeps_its_metrics(tmp_path: Path, capsys: pyt
     timed = {r["stage"]: r for r in rows}
     assert all(timed[stage]["ran"] and timed[stage]["seconds"] > 0 for stage in speed.pipeline_stages())
     assert timed["all stages"]["ran"] and not timed["dvc repro (nothing to do)"]["ran"]
-    for name in speed.DETECTORS:
+    for name in (*speed.NETWORKS, *speed.BASELINES):
         assert 0.0 <= json.loads((kept / f"{name}.json").read_text())["auroc"] <= 1.0
     assert "stages:" in (kept / "dvc.lock").read_text()
     assert "dvc repro, one stage at a time" in capsys.readouterr().out

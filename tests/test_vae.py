@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from fmnist_ad.detectors.vae.detector import VAEDetector
-from fmnist_ad.detectors.vae.loss import kl_divergence, per_image_bce, vae_loss
+from fmnist_ad.detectors.vae.loss import (kl_divergence, per_image_bce, per_image_blurred_bce_excess, pixel_entropy,
+                                          vae_loss)
 from fmnist_ad.detectors.vae.model import ConvVAE
 from fmnist_ad.params.vae import VAEParams
 from fmnist_ad.prepare import Split
@@ -94,6 +96,21 @@ def test_kl_non_negative_and_zero_at_prior() -> None:
     mu, logvar = torch.randn(64, 8, generator=g) * 3, torch.randn(64, 8, generator=g) * 3
     assert (kl_divergence(mu, logvar) >= 0).all()
     assert torch.equal(kl_divergence(torch.zeros(5, 8), torch.zeros(5, 8)), torch.zeros(5))
+
+
+def test_blurred_bce_excess_known_values() -> None:
+    """Zero for a perfect reconstruction; for a flat image x against a flat prediction p it is
+    784 * KL(Ber(x) || Ber(p)) (the blur leaves flat images unchanged); an edge misplaced by one
+    pixel costs less after the blur than before."""
+    x = torch.full((1, 1, 28, 28), 0.3)
+    assert per_image_blurred_bce_excess(x, x).abs().item() < 1e-3
+    p = torch.full((1, 1, 28, 28), 0.6)
+    kl = 0.3 * math.log(0.3 / 0.6) + 0.7 * math.log(0.7 / 0.4)
+    assert per_image_blurred_bce_excess(x, p).item() == pytest.approx(784 * kl, rel=1e-4)
+    edge, shifted = torch.zeros(1, 1, 28, 28), torch.zeros(1, 1, 28, 28)
+    edge[..., 10:18, 10:13], shifted[..., 10:18, 11:14] = 0.9, 0.9
+    sharp = (per_image_bce(edge, shifted.clamp(0.01, 0.99)) - pixel_entropy(edge)).item()
+    assert per_image_blurred_bce_excess(edge, shifted.clamp(0.01, 0.99)).item() < 0.5 * sharp
 
 
 def test_bce_is_finite_for_saturated_outputs() -> None:

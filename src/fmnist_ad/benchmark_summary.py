@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from fmnist_ad.atomic import write_json, write_text
-from fmnist_ad.detectors import params_class
+from fmnist_ad.detectors import BASELINES, params_class
 from fmnist_ad.figures import write_figure
 from fmnist_ad.params.sections import CLASS_NAMES
+from fmnist_ad.verdict import SETTINGS, Entry, verdict
 
 CLASSES = tuple(range(len(CLASS_NAMES)))
 
@@ -58,25 +59,29 @@ def result_rows(cells: pd.DataFrame) -> list[tuple[str, str, bool]]:
     return sorted(rows, key=lambda row: row[2])          # the unsupervised rows first
 
 
-def summarise(cells: pd.DataFrame) -> dict[str, Any]:
+def summarise(cells: pd.DataFrame, prefix: str = "") -> dict[str, Any]:
     """``{detector: {score: {classK: {auroc, auprc}, mean, worst, seeds}}}``; dvc prints it
     flat (``gan.l1.class6.auroc``). Per class the seed-42 cell; ``seeds``: class 0 over every
     seed it ran with (mean, sample std), the noise to hold a difference between commits against.
-    Unrounded: the table rounds once, to its own digits (98.947 stays 98.9, not 0.9895 -> 99.0)."""
+    Unrounded: the table rounds once, to its own digits (98.947 stays 98.9, not 0.9895 -> 99.0).
+    ``prefix`` ``unseen_``: the figures on the unseen classes (the unseen-anomaly setting)."""
     out: dict[str, Any] = {}
     for detector, score, labels in result_rows(cells):
         mine = cells[cells["detector"] == detector]
         main = mine[mine["seed"] == MAIN_SEED].set_index("normal_class").sort_index()
-        auroc, auprc = main[f"auroc_{score}"], main[f"auprc_{score}"]
+        auroc, auprc = main[f"{prefix}auroc_{score}"], main[f"{prefix}auprc_{score}"]
         entry: dict[str, Any] = {f"class{c}": {"auroc": float(auroc[c]), "auprc": float(auprc[c])} for c in main.index}
         entry["mean"] = {"auroc": float(auroc.mean()), "auprc": float(auprc.mean()), "classes": len(main)}
         entry["worst"] = {"auroc": float(auroc.min()), "class": int(auroc.idxmin())}
-        seeds = mine[mine["normal_class"] == 0][f"auroc_{score}"].to_numpy(dtype=np.float64)
+        seeds = mine[mine["normal_class"] == 0][f"{prefix}auroc_{score}"].to_numpy(dtype=np.float64)
         if len(seeds):
             entry["seeds"] = {"class0_auroc_mean": float(seeds.mean()),
                               "class0_auroc_std": float(seeds.std(ddof=1)) if len(seeds) > 1 else 0.0,
                               "n": len(seeds)}
         entry["labels_in_training"] = int(labels)
+        entry["train_seconds"] = float(main["train_seconds"].mean())
+        if prefix:
+            entry["all_anomalies_mean_auroc"] = float(main[f"auroc_{score}"].mean())
         out.setdefault(detector, {})[score] = entry
     return out
 
@@ -97,10 +102,9 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature: pd.DataFrame) -> str:
-    """Our rows (AUROC in %, test set) beside Kim et al.'s Table 5 row and the literature."""
-    header = ["method", "training labels", *[f"{c}" for c in CLASSES], "mean", "worst", "class 0, seeds"]
-    lines = [header, ["---"] * len(header)]
+def _our_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """Table rows of our detectors and baselines, unsupervised first, baselines beside them."""
+    rows = []
     for detector, scores in summary.items():
         for score, e in scores.items():
             per_class = [f"{100 * e[f'class{c}']['auroc']:.1f}" if f"class{c}" in e else "" for c in CLASSES]
@@ -108,15 +112,74 @@ def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature:
             spread = (f"{100 * s['class0_auroc_mean']:.1f} ± {100 * s['class0_auroc_std']:.1f} (n={s['n']})"
                       if s else "")
             control = " (control: no model)" if score in params_class(detector).control_score_names else ""
-            lines.append([f"ours: {detector} `{score}`{control}", "yes" if e["labels_in_training"] else "no", *per_class,
-                          f"**{100 * e['mean']['auroc']:.1f}**",
-                          f"{100 * e['worst']['auroc']:.1f} ({e['worst']['class']})", spread])
+            kind = "baseline" if detector in BASELINES else "ours"
+            rows.append(((e["labels_in_training"], detector not in BASELINES),
+                         [f"{kind}: {detector} `{score}`{control}", "yes" if e["labels_in_training"] else "no",
+                          *per_class, f"**{100 * e['mean']['auroc']:.1f}**",
+                          f"{100 * e['worst']['auroc']:.1f} ({e['worst']['class']})", spread,
+                          f"{e['train_seconds']:.1f}" if detector in BASELINES else f"{e['train_seconds']:.0f}"]))
+    return [row for _, row in sorted(rows, key=lambda r: r[0])]
+
+
+def benchmark_entries(summary: dict[str, Any]) -> list[Entry]:
+    """Every row of the table as a contender for :func:`fmnist_ad.verdict.verdict` (its mean over
+    the classes; the spread is the T-shirt column's over seeds, the only one measured)."""
+    out = []
+    for detector, scores in summary.items():
+        for score, e in scores.items():
+            if score in params_class(detector).control_score_names:
+                continue
+            s = e.get("seeds", {})
+            out.append(Entry(f"{detector} {score}", detector in BASELINES, bool(e["labels_in_training"]),
+                             e["mean"]["auroc"], s.get("class0_auroc_std"), s.get("n", 1), e["train_seconds"]))
+    return out
+
+
+def labeled_classes(cells: pd.DataFrame) -> dict[int, list[int]]:
+    """Per normal class, the anomaly classes its cells labeled (those not in ``unseen_classes``)."""
+    return {int(row["normal_class"]): sorted(set(CLASSES) - {int(row["normal_class"])} - set(row["unseen_classes"]))
+            for _, row in cells.drop_duplicates("normal_class").iterrows()}
+
+
+def unseen_markdown(unseen: dict[str, Any], cells: pd.DataFrame) -> str:
+    """The unseen-anomaly setting: per class the AUROC on the classes never seen."""
+    labeled = labeled_classes(cells)
+    header = ["method", *[f"{c} (labeled: {', '.join(map(str, labeled.get(c, [])))})" for c in CLASSES],
+              "mean", "worst", "mean, all nine anomaly classes", "fit s"]
+    lines = [header, ["---"] * len(header)]
+    for row in _our_rows(unseen):
+        del row[1]   # every row here uses training labels
+        name = row[0].split("`")[1]
+        detector = row[0].split(": ", 1)[1].split(" ")[0]
+        row.insert(-1, f"{100 * unseen[detector][name]['all_anomalies_mean_auroc']:.1f}")
+        del row[-3]  # no seed spread in this setting
+        lines.append(row)
+    table = "\n".join("| " + " | ".join(r) + " |" for r in lines)
+    picks = [v for v in (verdict(benchmark_entries(unseen), True, "AUROC on the unseen classes"),) if v]
+    return ("\n## Unseen-anomaly setting: labeled anomalies of one class\n\n"
+            f"{table}\n\n"
+            "Each column: that class normal; the labeled (and validation) anomalies are of one class "
+            "only, the next class id (in brackets); the test set holds all nine anomaly classes, and "
+            "the AUROC shown is on the eight never seen in training or validation (test normals "
+            "against those anomalies). Seed 42.\n\n" + "".join(f"- {p}\n" for p in picks))
+
+
+def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature: pd.DataFrame,
+                       unseen: tuple[dict[str, Any], pd.DataFrame] | None = None) -> str:
+    """Our rows and the baselines (AUROC in %, test set) beside Kim et al.'s Table 5 row and the
+    literature; then, where cells ran, the unseen-anomaly setting."""
+    header = ["method", "training labels", *[f"{c}" for c in CLASSES], "mean", "worst", "class 0, seeds",
+              "fit s (mean)"]
+    lines = [header, ["---"] * len(header), *_our_rows(summary)]
     for _, row in literature.iterrows():
         per_class = ["" if pd.isna(row[f"c{c}"]) else f"{row[f'c{c}']:.1f}" for c in CLASSES]
         lines.append([f"{row['method']} [{row['protocol']}]",
                       "yes" if "semi-supervised" in row["protocol"] else "no", *per_class,
-                      f"{row['mean']:.1f}", "", ""])
+                      f"{row['mean']:.1f}", "", "", ""])
     table = "\n".join("| " + " | ".join(r) + " |" for r in lines)
+    entries = benchmark_entries(summary)
+    picks = "".join(f"- {v}\n" for labels in SETTINGS
+                    if (v := verdict(entries, labels, "mean AUROC over the ten classes")))
     timing = cells.groupby("detector")["cell_seconds"].agg(["sum", "max"])
     slowest = cells.loc[cells["cell_seconds"].idxmax()]
     times = "; ".join(f"{d} {r['sum'] / 60:.0f} min in all, slowest cell {r['max']:.0f} s" for d, r in timing.iterrows())
@@ -131,11 +194,17 @@ def benchmark_markdown(summary: dict[str, Any], cells: pd.DataFrame, literature:
         "difference between two commits must exceed. `training labels: yes` rows see labeled "
         "anomalies while training (the GAN's k-means-sampled anomalies, Kim et al.'s protocol; "
         "the AE's report-rule scores); the others learn from normal images only, so the two kinds "
-        "are not compared as equals. RaPP's means are on a balanced test set.\n\n"
+        "are not compared as equals. RaPP's means are on a balanced test set. Baselines: "
+        "off-the-shelf estimators on raw pixels (PyOD's `knn` and `iforest`; `gbt`, scikit-learn's "
+        "gradient-boosted classifier of normals against the labeled anomalies, which here cover "
+        "every anomaly class). `fit s`: training (networks) or the estimator's fit (baselines), "
+        "mean over the classes.\n\n"
+        f"Which to pick (the spread is the T-shirt column's over seeds):\n\n{picks}\n"
         f"Cell wall time (train + score + evaluate, settings of `benchmark/settings.yaml`): {times}; "
         f"slowest cell `{slowest['detector']}-{slowest['normal_class']}-{slowest['seed']}` "
         f"({slowest['cell_seconds']:.0f} s).\n\n"
-        f"Published figures (`benchmark/literature.csv`):\n{sources}\n")
+        f"Published figures (`benchmark/literature.csv`):\n{sources}\n"
+        + (unseen_markdown(*unseen) if unseen else ""))
 
 
 def plot_benchmark(summary: dict[str, Any], literature: pd.DataFrame, path: Path) -> None:
@@ -161,10 +230,16 @@ def plot_benchmark(summary: dict[str, Any], literature: pd.DataFrame, path: Path
     write_figure(path, fig)
 
 
-def write_benchmark(cells_dir: Path, literature_path: Path, out_json: Path, out_md: Path, out_png: Path) -> None:
+def write_benchmark(cells_dir: Path, unseen_dir: Path, literature_path: Path, out_json: Path, out_md: Path,
+                    out_png: Path) -> None:
+    """``unseen_dir``: the unseen-anomaly setting's cells (may be empty: no such section then)."""
     cells = read_cells(cells_dir)
     literature = pd.read_csv(literature_path)  # published per-class AUROC (%), with sources
     summary = summarise(cells)
-    write_json(out_json, headline(summary))
-    write_text(out_md, benchmark_markdown(summary, cells, literature))
+    unseen = None
+    if any(Path(unseen_dir).glob("*.json")):
+        unseen_cells = read_cells(unseen_dir)
+        unseen = (summarise(unseen_cells, "unseen_"), unseen_cells)
+    write_json(out_json, headline(summary) | ({"unseen": headline(unseen[0])} if unseen else {}))
+    write_text(out_md, benchmark_markdown(summary, cells, literature, unseen))
     plot_benchmark(summary, literature, out_png)

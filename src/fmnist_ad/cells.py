@@ -69,7 +69,6 @@ def run_cell(params: Params, detector_name: str, raw_dir: Path, out_dir: Path, m
     from fmnist_ad.pipeline.score import score_table
     from fmnist_ad.prepare import build_splits, manifest
     from fmnist_ad.thresholds import fit_thresholds
-    from fmnist_ad.training import fit
 
     section = getattr(params, detector_name)
     detector = detector_class(detector_name)(section)
@@ -77,13 +76,14 @@ def run_cell(params: Params, detector_name: str, raw_dir: Path, out_dir: Path, m
     test_images, test_classes = read_split(raw_dir, "t10k")
     splits = build_splits(train_images, train_classes, test_images, test_classes, params.protocol)
     work = work_root / f"cell-{out_dir.name}"
-    info = fit(detector, splits, work)
+    info = detector.fit(splits, work)
     info.pop("is_global_zero")
     tables = {name: score_table(detector, splits[name]) for name in ("val", "test")}
     thresholds = fit_thresholds(tables["val"], section.main_score, section.threshold)
     result = {"detector": detector_name, "main_score": section.main_score,
               "labels_in_training": int(detector.uses_training_labels(section.main_score)),
-              **metrics(tables["test"], thresholds),
+              "unseen_classes": params.protocol.unseen_classes,
+              **metrics(tables["test"], thresholds, params.protocol.unseen_classes),
               **{k: info[k] for k in ("epochs", "best_epoch", "train_seconds", "train_images")}}
     with atomic_dir(out_dir) as tmp:
         (tmp / "manifest.json").write_text(json.dumps(manifest(splits, params.protocol)) + "\n")

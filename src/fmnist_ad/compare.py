@@ -22,9 +22,11 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from fmnist_ad.atomic import atomic_dir, write_json, write_text
+from fmnist_ad.detectors import BASELINES, params_class
 from fmnist_ad.evaluate import metrics
 from fmnist_ad.figures import write_figure
 from fmnist_ad.thresholds import RULES, predict
+from fmnist_ad.verdict import SETTINGS, Entry, verdict
 
 RULE_STATS = ("accuracy", "precision", "recall", "f1")
 RULE_STYLES = {"report": ("black", "-"), "f1": ("tab:green", "--"), "mcc": ("tab:orange", "-."),
@@ -40,15 +42,24 @@ LABEL_COLORS = ("tab:blue", "tab:red")
 
 @dataclass(frozen=True)
 class ModelOutputs:
-    """Everything the report needs from one detector's pipeline outputs."""
+    """Everything the report needs from one detector's pipeline outputs (a baseline has no
+    reconstructions or training curves: ``recon`` and ``curves`` are None)."""
 
     name: str
     test: pd.DataFrame
     thresholds: dict[str, Any]
     metrics: dict[str, Any]
     training: dict[str, Any]
-    recon: dict[str, np.ndarray]
-    curves: dict[str, dict[str, pd.DataFrame]]  # metric name -> {"train"/"val"/"": step table}
+    recon: dict[str, np.ndarray] | None
+    curves: dict[str, dict[str, pd.DataFrame]] | None  # metric name -> {"train"/"val"/"": step table}
+
+    @property
+    def baseline(self) -> bool:
+        return self.name in BASELINES
+
+    @property
+    def uses_labels(self) -> bool:
+        return self.main_score in params_class(self.name).labeled_score_names
 
     @property
     def main_score(self) -> str:
@@ -56,14 +67,17 @@ class ModelOutputs:
 
 
 def input_paths(root: Path, model: str) -> dict[str, Path]:
-    """Where the pipeline writes each of ``model``'s outputs (see dvc.yaml)."""
-    return {
+    """Where the pipeline writes each of ``model``'s outputs (see dvc.yaml); a baseline writes
+    no reconstructions or curves."""
+    paths = {
         "test": root / "data" / "scores" / model / "test.csv",
-        "recon": root / "data" / "scores" / model / "reconstructions.npz",
         "thresholds": root / "data" / "thresholds" / f"{model}.json",
         "training": root / "metrics" / "training" / f"{model}.json",
-        "curves": root / "plots" / "training" / model / "plots" / "metrics",
     }
+    if model not in BASELINES:
+        paths |= {"recon": root / "data" / "scores" / model / "reconstructions.npz",
+                  "curves": root / "plots" / "training" / model / "plots" / "metrics"}
+    return paths
 
 
 def _missing(path: Path, model: str) -> FileNotFoundError:
@@ -83,24 +97,27 @@ def read_curves(folder: Path, model: str) -> dict[str, dict[str, pd.DataFrame]]:
     return curves
 
 
-def load_outputs(root: Path, model: str) -> ModelOutputs:
+def load_outputs(root: Path, model: str, unseen_classes: Sequence[int] = ()) -> ModelOutputs:
     """Read one detector's outputs; a missing one names its path and the stage that makes it."""
     paths = input_paths(root, model)
     for path in paths.values():
         if not path.exists():
             raise _missing(path, model)
-    with np.load(paths["recon"]) as npz:
-        recon = dict(npz)
+    recon = None
+    if "recon" in paths:
+        with np.load(paths["recon"]) as npz:
+            recon = dict(npz)
     test = pd.read_csv(paths["test"])
     thresholds = json.loads(paths["thresholds"].read_text())
     return ModelOutputs(
         name=model,
         test=test,
         thresholds=thresholds,
-        metrics=metrics(test, thresholds),   # what evaluate@M wrote, recomputed: one dep fewer per detector
+        # what evaluate@M wrote, recomputed: one dep fewer per detector
+        metrics=metrics(test, thresholds, unseen_classes),
         training=json.loads(paths["training"].read_text()),
         recon=recon,
-        curves=read_curves(paths["curves"], model),
+        curves=read_curves(paths["curves"], model) if "curves" in paths else None,
     )
 
 
@@ -109,7 +126,10 @@ def load_outputs(root: Path, model: str) -> ModelOutputs:
 def model_summary(out: ModelOutputs) -> dict[str, Any]:
     """The headline numbers of one detector; keys follow metrics/<model>.json."""
     m = out.metrics
-    summary: dict[str, Any] = {"main_score": out.main_score, "auroc": m["auroc"], "auprc": m["auprc"]}
+    summary: dict[str, Any] = {"main_score": out.main_score, "baseline": out.baseline,
+                               "labels_in_training": out.uses_labels, "auroc": m["auroc"], "auprc": m["auprc"]}
+    if "unseen_auroc" in m:
+        summary.update(unseen_auroc=m["unseen_auroc"], unseen_auprc=m["unseen_auprc"])
     summary.update({f"{rule}_{stat}": m[f"{rule}_{stat}"] for rule in RULES for stat in RULE_STATS})
     summary.update({key: out.training[key] for key in ("epochs", "train_seconds", "device")})
     return summary
@@ -128,21 +148,42 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def summary_frame(summary: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per detector; each threshold rule's four statistics share one compact column."""
     rows = []
-    for model, s in summary.items():
-        row = {"model": model, "main score": s["main_score"], "AUROC": f"{s['auroc']:.3f}",
-               "AUPRC": f"{s['auprc']:.3f}"}
+    for model, s in sorted(summary.items(), key=lambda item: (item[1]["labels_in_training"], item[1]["baseline"])):
+        row = {"model": model, "kind": "baseline" if s["baseline"] else "detector",
+               "training labels": "yes" if s["labels_in_training"] else "no",
+               "main score": s["main_score"], "AUROC": f"{s['auroc']:.3f}", "AUPRC": f"{s['auprc']:.3f}"}
+        if "unseen_auroc" in s:
+            row["AUROC unseen classes"] = f"{s['unseen_auroc']:.3f}"
         for rule in RULES:
             row[f"{rule} acc / P / R / F1"] = " / ".join(f"{s[f'{rule}_{stat}']:.3f}" for stat in RULE_STATS)
-        row.update({"epochs": s["epochs"], "training time (s)": f"{s['train_seconds']:.0f}",
-                    "device": s["device"]})
+        row.update({"epochs": "-" if s["epochs"] is None else s["epochs"],
+                    "fit time (s)": f"{s['train_seconds']:.1f}", "device": s["device"]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def summary_verdicts(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """:func:`fmnist_ad.verdict.verdict` for each setting, on this one seed (and on the unseen
+    classes where the protocol has them)."""
+    keys = ["auroc", *(["unseen_auroc"] if any("unseen_auroc" in s for s in summary.values()) else [])]
+    lines = []
+    for key in keys:
+        entries = [Entry(m, s["baseline"], s["labels_in_training"], s[key], None, 1, s["train_seconds"])
+                   for m, s in summary.items()]
+        metric = "AUROC on the unseen classes" if key.startswith("unseen") else "AUROC"
+        lines += [v for labels in SETTINGS if (v := verdict(entries, labels, metric))]
+    return lines
 
 
 def summary_markdown(summary: dict[str, dict[str, Any]]) -> str:
     return (
         "# Detector comparison (test set)\n\n"
         + markdown_table(summary_frame(summary))
+        + "\nWhich to pick:\n\n" + "".join(f"- {line}\n" for line in summary_verdicts(summary))
+        + "\nBaselines are off-the-shelf estimators on raw pixels (PyOD's `knn` and `iforest`; "
+          "`gbt`, scikit-learn's gradient-boosted classifier of normals against the labeled "
+          "anomalies). `training labels`: whether the main score uses labeled training anomalies. "
+          "Fit time: training (networks, Lightning) or the estimator's one `fit` call (baselines).\n"
         + "\nAUROC and AUPRC come from the continuous main score. Threshold rules, all fitted on "
           "validation data only: `report` = the project report's rule (distance or midpoint, see "
           "params.yaml), `f1` = the main-score cut with the best validation F1, `mcc` = the cut with "
@@ -158,6 +199,11 @@ def _model_color(index: int) -> str:
     return f"C{index % 10}"
 
 
+def _model_line(out: ModelOutputs) -> str:
+    """Baselines dashed, detectors solid."""
+    return "--" if out.baseline else "-"
+
+
 def _labels_scores(out: ModelOutputs, score: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     return out.test["label"].to_numpy(), out.test[score or out.main_score].to_numpy()
 
@@ -167,7 +213,7 @@ def roc_figure(outputs: Sequence[ModelOutputs]) -> Figure:
     ax = fig.subplots()
     for i, out in enumerate(outputs):
         fpr, tpr, _ = roc_curve(*_labels_scores(out))
-        ax.plot(fpr, tpr, color=_model_color(i),
+        ax.plot(fpr, tpr, color=_model_color(i), ls=_model_line(out),
                 label=f"{out.name} ({out.main_score}), AUROC = {out.metrics['auroc']:.3f}")
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="chance")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate",
@@ -181,7 +227,7 @@ def pr_figure(outputs: Sequence[ModelOutputs]) -> Figure:
     ax = fig.subplots()
     for i, out in enumerate(outputs):
         precision, recall, _ = precision_recall_curve(*_labels_scores(out))
-        ax.plot(recall, precision, color=_model_color(i), drawstyle="steps-post",
+        ax.plot(recall, precision, color=_model_color(i), ls=_model_line(out), drawstyle="steps-post",
                 label=f"{out.name} ({out.main_score}), AUPRC = {out.metrics['auprc']:.3f}")
     for prevalence in sorted({round(float(out.test["label"].mean()), 4) for out in outputs}):
         ax.axhline(prevalence, color="grey", ls="--", lw=1, label=f"chance (anomaly share {prevalence:.3f})")
@@ -323,15 +369,18 @@ def draw_figures(outputs: Sequence[ModelOutputs], folder: Path) -> None:
     for out in outputs:
         write_figure(folder / f"hist_{out.name}.png", hist_figure(out))
         write_figure(folder / f"confusion_{out.name}.png", confusion_figure(out))
-        write_figure(folder / f"recon_{out.name}.png", recon_figure(out))
-        write_figure(folder / f"training_{out.name}.png", training_figure(out))
+        if out.recon is not None:
+            write_figure(folder / f"recon_{out.name}.png", recon_figure(out))
+        if out.curves is not None:
+            write_figure(folder / f"training_{out.name}.png", training_figure(out))
         if out.name == "ae":
             write_figure(folder / "ae_separation.png", ae_separation_figure(out))
 
 
-def write_comparison(root: Path, models: Sequence[str], out_json: Path, out_md: Path, figures: Path) -> None:
+def write_comparison(root: Path, models: Sequence[str], out_json: Path, out_md: Path, figures: Path,
+                     unseen_classes: Sequence[int] = ()) -> None:
     """Read every detector first, so a missing input fails before anything is written."""
-    outputs = [load_outputs(root, model) for model in models]
+    outputs = [load_outputs(root, model, unseen_classes) for model in models]
     with atomic_dir(figures) as tmp:
         draw_figures(outputs, tmp)
     summary = summarise(outputs)

@@ -3,6 +3,7 @@ plus the curve points that `dvc plots` draws."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,23 @@ def score_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in META_COLUMNS]
 
 
-def metrics(test: pd.DataFrame, thresholds: dict[str, Any]) -> dict[str, float | int]:
+def metrics(test: pd.DataFrame, thresholds: dict[str, Any],
+            unseen_classes: Sequence[int] = ()) -> dict[str, float | int]:
     """Flat metric keys: ``auroc``/``auprc`` for the main score, ``auroc_<score>`` for each score,
     ``<rule>_accuracy|precision|recall|f1`` for each threshold rule. (The confusion counts are
-    not metrics: they would double `dvc exp show`'s columns, and `dvc plots` draws them.)"""
+    not metrics: they would double `dvc exp show`'s columns, and `dvc plots` draws them.)
+
+    With ``unseen_classes`` (the unseen-anomaly protocol: anomaly classes no training or
+    validation image showed), every key again as ``unseen_<key>``, on the test normals and the
+    anomalies of those classes alone: how a detector does on kinds of anomaly it never saw."""
+    out = _metrics(test, thresholds)
+    if len(unseen_classes):
+        unseen = test[(test["label"] == 0) | test["class"].isin(list(unseen_classes))]
+        out |= {f"unseen_{k}": v for k, v in _metrics(unseen, thresholds).items()}
+    return out
+
+
+def _metrics(test: pd.DataFrame, thresholds: dict[str, Any]) -> dict[str, float | int]:
     y = test["label"].to_numpy()
     main = thresholds["main_score"]
     out: dict[str, float | int] = {

@@ -6,6 +6,10 @@ Splits (all indices point into the official sets, ``source`` says which):
   random or with k-means per anomaly class;
 - ``val``: stratified slice of the official training set (thresholds, early stopping);
 - ``test``: the official test set, restricted to the protocol's classes.
+
+Under the unseen-anomaly protocol (``protocol.labeled_classes`` a subset of the anomaly classes)
+the labeled anomalies, the contamination and validation's anomalies come from those classes
+only, so nothing fitted or tuned has seen an image of the other anomaly classes; test holds all.
 """
 
 from __future__ import annotations
@@ -107,18 +111,19 @@ def build_splits(train_images: np.ndarray, train_classes: np.ndarray, test_image
                                      stratify=train_classes[train_pool], random_state=protocol.seed)
     rest = np.sort(rest)
     normal_idx = rest[np.isin(train_classes[rest], protocol.normal_classes)]
-    anomaly_pool = rest[np.isin(train_classes[rest], protocol.anomaly_classes)]
+    seen = protocol.seen_classes
+    anomaly_pool = rest[np.isin(train_classes[rest], seen)]
 
     c = protocol.train_contamination
     n_contam = int(round(c * len(normal_idx) / (1 - c)))
     if protocol.labeled_anomalies == "auto":  # as many as the normals, within what is left
         n_labeled = min(len(normal_idx), len(anomaly_pool) - n_contam)
-        n_labeled -= n_labeled % len(protocol.anomaly_classes)
+        n_labeled -= n_labeled % len(seen)
     else:
         n_labeled = protocol.labeled_anomalies
-    per_class = n_labeled // len(protocol.anomaly_classes)
+    per_class = n_labeled // len(seen)
     if n_contam + n_labeled > len(anomaly_pool) or (
-        n_labeled and per_class * len(protocol.anomaly_classes) > len(anomaly_pool)):
+        n_labeled and per_class * len(seen) > len(anomaly_pool)):
         raise ProtocolError(
             f"the protocol needs {n_contam} contaminating + {n_labeled} labeled anomalies but the "
             f"training set has only {len(anomaly_pool)} anomalies after validation; lower "
@@ -129,7 +134,7 @@ def build_splits(train_images: np.ndarray, train_classes: np.ndarray, test_image
 
     labeled_parts = []
     if n_labeled:
-        for cls in protocol.anomaly_classes:
+        for cls in seen:
             cls_idx = remaining[train_classes[remaining] == cls]
             if per_class > len(cls_idx):
                 raise ProtocolError(
@@ -145,7 +150,8 @@ def build_splits(train_images: np.ndarray, train_classes: np.ndarray, test_image
     labeled_idx = np.sort(np.concatenate(labeled_parts)) if labeled_parts else anomaly_pool[:0]
 
     train_idx = np.sort(np.concatenate([normal_idx, contam_idx]))
-    val_idx = _subsample_share(np.sort(val_idx), train_classes, protocol, protocol.val_anomaly_share, rng)
+    val_idx = np.sort(val_idx[~np.isin(train_classes[val_idx], protocol.unseen_classes)])
+    val_idx = _subsample_share(val_idx, train_classes, protocol, protocol.val_anomaly_share, rng)
     test_idx = np.flatnonzero(np.isin(test_classes, used))
     test_idx = _subsample_share(test_idx, test_classes, protocol, protocol.test_anomaly_share, rng)
 

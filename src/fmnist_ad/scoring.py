@@ -12,12 +12,12 @@ from pathlib import Path
 
 from fmnist_ad.detectors import DETECTORS, detector_class
 from fmnist_ad.detectors.base import CheckpointError, Detector
-from fmnist_ad.params.sections import TrainingParams
+from fmnist_ad.params.sections import DetectorParams
 from fmnist_ad.pipeline.score import file_sha256
 
 
 def load_detector(name: str, model_dir: str | Path | None = None, thresholds: str | Path | None = None,
-                  params: TrainingParams | None = None) -> Detector:
+                  params: DetectorParams | None = None) -> Detector:
     """The detector ``name`` as the pipeline trained it, with its thresholds attached.
 
     ``model_dir`` defaults to ``data/models/NAME`` and ``thresholds`` to

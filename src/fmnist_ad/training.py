@@ -1,4 +1,4 @@
-"""Generic training of any :class:`Detector` with Lightning: checkpoints, early stopping,
+"""Generic training of any :class:`NetworkDetector` with Lightning: checkpoints, early stopping,
 DVCLive curves, resuming, a guard against non-finite losses, and a record of the run."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dvclive.lightning import DVCLiveLogger
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import StrategyRegistry
 
-from fmnist_ad.detectors.base import Detector
+from fmnist_ad.detectors.network import NetworkDetector
 from fmnist_ad.errors import UserError
 from fmnist_ad.prepare import ProtocolError, Split
 
@@ -174,7 +174,7 @@ class LossModule(EpochMeans):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-def fit(detector: Detector, splits: dict[str, Split], work_dir: Path, resume: bool = False,
+def fit(detector: NetworkDetector, splits: dict[str, Split], work_dir: Path, resume: bool = False,
         progress_bar: bool = True, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train ``detector`` in place, restore its best checkpoint, run ``after_fit``.
 
@@ -276,7 +276,7 @@ def _deterministic_fit() -> Iterator[None]:
         torch.use_deterministic_algorithms(False)
 
 
-def strategy(detector: Detector) -> str:
+def strategy(detector: NetworkDetector) -> str:
     """The Lightning strategy named in params; for detectors that call backward on part of the
     model (the GAN's separate D and G steps), its ``find_unused_parameters`` variant, without
     which DDP waits for gradients that never come."""

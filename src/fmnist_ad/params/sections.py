@@ -55,6 +55,10 @@ class ProtocolParams(Section):
     train_contamination: Annotated[float, Field(ge=0, lt=1)] = 0.0
     labeled_anomalies: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
     anomaly_sampling: Literal["random", "kmeans"] = "kmeans"
+    #: the anomaly classes the labeled anomalies (and validation's anomalies) come from; None:
+    #: all of ``anomaly_classes`` (Kim et al.'s protocol). A subset is the unseen-anomaly
+    #: protocol: test still holds every anomaly class, and the others are reported apart.
+    labeled_classes: list[ClassId] | None = None
     kmeans_clusters: PositiveInt = 10
     val_anomaly_share: Annotated[float, Field(gt=0, lt=1)] | None = None
     test_anomaly_share: Annotated[float, Field(gt=0, lt=1)] | None = None
@@ -67,11 +71,26 @@ class ProtocolParams(Section):
                 f"normal_classes and anomaly_classes overlap in {overlap}: a class is either "
                 "normal or anomalous, remove it from one list"
             )
-        for key in ("normal_classes", "anomaly_classes"):
-            values = getattr(self, key)
+        for key in ("normal_classes", "anomaly_classes", "labeled_classes"):
+            values = getattr(self, key) or []
             if len(set(values)) != len(values):
                 raise ValueError(f"{key} lists a class twice: {values}")
+        if self.labeled_classes is not None:
+            foreign = sorted(set(self.labeled_classes) - set(self.anomaly_classes))
+            if foreign or not self.labeled_classes:
+                raise ValueError(f"labeled_classes must be a non-empty subset of anomaly_classes "
+                                 f"{self.anomaly_classes} (not in it: {foreign}); use null for all")
         return self
+
+    @property
+    def seen_classes(self) -> list[int]:
+        """The anomaly classes that training and validation may show (labeled anomalies)."""
+        return self.anomaly_classes if self.labeled_classes is None else self.labeled_classes
+
+    @property
+    def unseen_classes(self) -> list[int]:
+        """Anomaly classes that only the test split holds (empty under Kim et al.'s protocol)."""
+        return [c for c in self.anomaly_classes if c not in self.seen_classes]
 
 
 class ThresholdParams(Section):
@@ -83,18 +102,10 @@ class ThresholdParams(Section):
     report_scores: list[str] | None = None
 
 
-class TrainingParams(Section):
-    """What every detector's training shares: optimisation, hardware, seed."""
+class DetectorParams(Section):
+    """What every detector's section shares: its seed, its scores and threshold rules."""
 
     seed: int = 42
-    lr: PositiveFloat = 1e-4
-    weight_decay: Annotated[float, Field(ge=0)] = 1e-5
-    batch_size: PositiveInt = 512
-    eval_batch_size: PositiveInt = 256
-    accelerator: str = "auto"
-    devices: PositiveInt | Literal["auto"] = 1
-    num_nodes: PositiveInt = 1              # machines, each running `devices` processes (DDP)
-    strategy: str = "auto"
     main_score: str
     threshold: ThresholdParams = ThresholdParams()
 
@@ -112,7 +123,7 @@ class TrainingParams(Section):
         return tuple(dict.fromkeys((*self.score_names, *self.labeled_score_names)))
 
     @model_validator(mode="after")
-    def _scores_exist(self) -> TrainingParams:
+    def _scores_exist(self) -> DetectorParams:
         available = self.available_scores()
         if self.main_score not in available:
             raise ValueError(f"main_score {self.main_score!r} is not one of {list(available)}")
@@ -120,3 +131,16 @@ class TrainingParams(Section):
         if unknown:
             raise ValueError(f"threshold.report_scores {unknown} are not among {list(available)}")
         return self
+
+
+class TrainingParams(DetectorParams):
+    """What every network detector's training shares: optimisation and hardware."""
+
+    lr: PositiveFloat = 1e-4
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-5
+    batch_size: PositiveInt = 512
+    eval_batch_size: PositiveInt = 256
+    accelerator: str = "auto"
+    devices: PositiveInt | Literal["auto"] = 1
+    num_nodes: PositiveInt = 1              # machines, each running `devices` processes (DDP)
+    strategy: str = "auto"

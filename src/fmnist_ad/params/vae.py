@@ -18,7 +18,7 @@ class VAEParams(TrainingParams):
     max_epochs: PositiveInt = 100
     patience: PositiveInt = 3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    main_score: str = "bce_excess"
+    main_score: str = "blurred_bce_excess"
     threshold: ThresholdParams = ThresholdParams(report_rule="midpoint")
 
-    score_names = ("bce", "elbo", "bce_excess", "elbo_excess")
+    score_names = ("bce", "elbo", "bce_excess", "elbo_excess", "blurred_bce_excess")

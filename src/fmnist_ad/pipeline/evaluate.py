@@ -22,18 +22,23 @@ HEADLINE_RULES = ("report", "mcc")
 
 
 def headline(full: dict[str, float | int], main_score: str) -> dict[str, float | int]:
-    """The headline subset of :func:`fmnist_ad.evaluate.metrics` (``auroc_<main>`` is ``auroc``)."""
+    """The headline subset of :func:`fmnist_ad.evaluate.metrics` (``auroc_<main>`` is ``auroc``),
+    and under the unseen-anomaly protocol the same keys on the unseen classes (``unseen_auroc``)."""
     out = {"auroc": full["auroc"], "auprc": full["auprc"]}
     out |= {k: v for k, v in full.items() if k.startswith("auroc_") and k != f"auroc_{main_score}"}
-    return out | {f"{rule}_f1": full[f"{rule}_f1"] for rule in HEADLINE_RULES}
+    out |= {f"{rule}_f1": full[f"{rule}_f1"] for rule in HEADLINE_RULES}
+    if "unseen_auroc" in full:
+        unseen = {k.removeprefix("unseen_"): v for k, v in full.items() if k.startswith("unseen_")}
+        out |= {f"unseen_{k}": v for k, v in headline(unseen, main_score).items()}
+    return out
 
 
 def run_evaluate(params_path: Path, model: str, scores_dir: Path, thresholds_path: Path,
                  metrics_path: Path, plots_dir: Path) -> None:
-    load_params(params_path)
+    protocol = load_params(params_path).protocol
     thresholds = json.loads(Path(thresholds_path).read_text())
     test = read_scores(scores_dir / "test.csv")
-    write_json(metrics_path, headline(metrics(test, thresholds), thresholds["main_score"]))
+    write_json(metrics_path, headline(metrics(test, thresholds, protocol.unseen_classes), thresholds["main_score"]))
     with atomic_dir(plots_dir) as tmp:
         for name, frame in curves(test, thresholds["main_score"]).items():
             frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")

@@ -41,10 +41,11 @@ def run_score(params_path: Path, model: str, prepared: Path, model_dir: Path, ou
     with atomic_dir(out_dir) as tmp:
         for name in ("val", "test"):
             score_table(detector, splits[name]).to_csv(tmp / f"{name}.csv", index=False, float_format="%.9g")
-        test = splits["test"]
-        pick = _examples(test, section.seed)
-        np.savez_compressed(tmp / "reconstructions.npz", images=test.images[pick], labels=test.labels[pick],
-                            index=test.index[pick], reconstructions=detector.reconstruct(test.images[pick]))
+        if detector.reconstructs:  # the networks: example reconstructions for the figures
+            test = splits["test"]
+            pick = _examples(test, section.seed)
+            np.savez_compressed(tmp / "reconstructions.npz", images=test.images[pick], labels=test.labels[pick],
+                                index=test.index[pick], reconstructions=detector.reconstruct(test.images[pick]))
         # which checkpoint these scores (and so the thresholds fitted on them) belong to
         (tmp / "model.json").write_text(json.dumps({
             "model": model, "main_score": detector.main_score,

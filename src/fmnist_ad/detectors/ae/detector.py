@@ -12,7 +12,7 @@ import torch
 
 from fmnist_ad.detectors.ae.loss import ae_loss, per_image_blurred_mse, per_image_mse
 from fmnist_ad.detectors.ae.model import ConvAutoencoder
-from fmnist_ad.detectors.base import Detector
+from fmnist_ad.detectors.network import NetworkDetector
 from fmnist_ad.errors import UserError
 from fmnist_ad.kde import GaussianKDE
 from fmnist_ad.knn import KNN
@@ -29,7 +29,7 @@ class LabelsNeededError(UserError, ValueError):
     that labels no training anomaly."""
 
 
-class AEDetector(Detector):
+class AEDetector(NetworkDetector):
     """Unsupervised scores: ``mse`` (reconstruction, the report's), ``blurred_mse`` (the same
     after a 3x3 blur of the error), ``kde`` (-log density of the code under the codes of the
     unlabeled training split, the report's), ``cos_knn`` (cosine distance of the code to its

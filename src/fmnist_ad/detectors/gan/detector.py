@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fmnist_ad.detectors.base import CheckpointError, Detector
+from fmnist_ad.detectors.base import CheckpointError
 from fmnist_ad.detectors.gan.data import paired_loader
 from fmnist_ad.detectors.gan.knn_gap import KNN_SCORES, KNNGap, columns, knn_features_of
 from fmnist_ad.detectors.gan.loss import per_image_l1, per_image_mse
 from fmnist_ad.detectors.gan.model import GANModel, resize
+from fmnist_ad.detectors.network import NetworkDetector
 from fmnist_ad.params.gan import GANParams
 from fmnist_ad.prepare import ProtocolError, Split
 from fmnist_ad.tensors import batch_loader, to_tensor
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as L
 
 
-class GANDetector(Detector):
+class GANDetector(NetworkDetector):
     """Kim et al.'s GAN: a generator taught to reconstruct normals (judged by D_n) and to fail on
     labeled anomalies (judged by D_a and the ABC loss). Scores ``l1`` and ``mse`` are per-image
     reconstruction errors at the networks' resolution (32x32 for ``paper``, the paper's score).
