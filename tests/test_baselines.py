@@ -99,7 +99,7 @@ def test_verdict_picks_a_detector_only_beyond_the_seed_spread() -> None:
     within = verdict([_entry("ae", False, 0.921), _entry("knn", True, 0.92, std=0.004)], labels=False)
     assert "pick `knn`: `ae` is within the seed spread of it (+0.001 against 0.004) at 100x the fit time" in within
     below = verdict([_entry("vae", False, 0.91), _entry("knn", True, 0.92)], labels=False)
-    assert "pick `knn`: it beats every detector (-0.010)" in below
+    assert "pick `knn`: ahead of `vae` by 0.010, beyond the seed spread (0.002), at 1/100 of its fit time" in below
     one_seed = verdict([_entry("ae", False, 0.94, None, 1), _entry("knn", True, 0.92, None, 1)], labels=False)
     assert "pick `ae` on this one seed (+0.020)" in one_seed
 

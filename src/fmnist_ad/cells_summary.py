@@ -117,6 +117,7 @@ def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
             def cell(key: str) -> str:
                 return _mean_std(e, key)
             others = ", ".join(f"`{k.removeprefix('auroc_')}` {e[k]['mean']:.3f}"
+                               + (f" (unseen {e[f'unseen_{k}']['mean']:.3f})" if f"unseen_{k}" in e else "")
                                for k in e if k.startswith("auroc_"))
             rows.append({"protocol": protocol, "detector": detector,
                          "kind": "baseline" if e["baseline"] else "detector",
@@ -138,7 +139,8 @@ def summary_markdown(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
             + "\n".join("| " + " | ".join(r) + " |" for r in lines) + "\n\n"
             "Mean ± sample standard deviation over the seeds (each seed sets the splits and the "
             "detector's initialisation). AUROC/AUPRC from the continuous main score; threshold rules "
-            "fitted on validation only. `training labels`: whether the main score uses the labels "
+            "fitted on validation only. `AUROC of every score`: mean over seeds on all anomalies (in "
+            "brackets: on the unseen classes). `training labels`: whether the main score uses the labels "
             "of training images (the AE's `kde_ratio`, `mse_gap`, the GAN, the `gbt` classifier); the "
             "others are unsupervised. Baselines are off-the-shelf estimators on raw pixels (`knn`, "
             "`iforest`: PyOD; `gbt`: scikit-learn's gradient-boosted classifier of normals against the "

@@ -57,6 +57,7 @@ def verdict(entries: list[Entry], labels: bool, metric: str = "AUROC") -> str | 
     if lead > spread:
         return head + f"pick `{net.name}`: {lead:+.3f}, beyond the seed spread ({spread:.3f})."
     if lead < -spread:
-        return head + f"pick `{base.name}`: it beats every detector ({lead:+.3f}), at a fraction of the cost."
+        return head + (f"pick `{base.name}`: ahead of `{net.name}` by {-lead:.3f}, beyond the seed spread "
+                       f"({spread:.3f}), at 1/{net.seconds / max(base.seconds, 1e-9):.0f} of its fit time.")
     return head + (f"pick `{base.name}`: `{net.name}` is within the seed spread of it ({lead:+.3f} against "
                    f"{spread:.3f}) at {net.seconds / max(base.seconds, 1e-9):.0f}x the fit time.")
