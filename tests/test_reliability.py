@@ -126,16 +126,20 @@ def test_training_runs_deterministic_kernels_without_nan_filling(workspace: Path
 
 
 @pytest.mark.parametrize("model", list(DETECTORS))
-def test_same_seed_same_scores(workspace: Path, tmp_path: Path, model: str) -> None:
+def test_same_seed_same_scores_and_checkpoint_bytes(workspace: Path, tmp_path: Path, model: str) -> None:
+    """Bytes too: a checkpoint that differs run to run would make DVC rerun everything downstream."""
     splits = load_splits(workspace / "prepared")
-    runs = []
+    runs, checkpoints = [], []
     for i in range(2):
         epochs = {"epochs": 1} if model == "gan" else {"max_epochs": 2} if model in NETWORKS else {}
         detector = detector_class(model)(_section(workspace, model, **epochs))
         detector.fit(splits, tmp_path / str(i), progress_bar=False)
         runs.append(detector.score_samples(splits["test"].images))
+        detector.save(tmp_path / str(i) / "model.pt")
+        checkpoints.append((tmp_path / str(i) / "model.pt").read_bytes())
     for name in runs[0]:
         assert np.array_equal(runs[0][name], runs[1][name]), name
+    assert checkpoints[0] == checkpoints[1]
 
 
 def test_checkpoint_of_another_detector_is_refused(workspace: Path, tmp_path: Path) -> None:

@@ -97,8 +97,10 @@ class Detector(ABC):
 
     def save(self, path: str | Path) -> None:
         state = {"detector": self.name, **self.state(), "params": self.params.model_dump(mode="json")}
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        # to a file object: given a path, torch.save names the zip's records after the file,
+        # here a random temporary name, and the same weights gave different bytes every run
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            torch.save(state, f)
 
     @classmethod
     def load(cls, path: str | Path, params: DetectorParams | None = None) -> Detector:

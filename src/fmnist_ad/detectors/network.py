@@ -42,7 +42,9 @@ class NetworkDetector(Detector):
         # initial weights from params.seed alone, whatever used the global generator before
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(params.seed)
-            self.model = self.build_model()
+            # channels-last: oneDNN's kernels for these 1-128 channel maps train the AE 30%, the
+            # VAE 15% and the GAN 12% faster on the CPU (docs/speed.md); state dicts unchanged
+            self.model = self.build_model().to(memory_format=torch.channels_last)
 
     # --- training -----------------------------------------------------------------------
     def fit(self, splits: dict[str, Split], work_dir: Path, resume: bool = False,

@@ -4,6 +4,8 @@ adversarial and ABC terms on labeled anomalies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -50,10 +52,12 @@ def abc_loss(l1: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 
 def normal_generator_terms(model: GANModel, x: torch.Tensor, recon: torch.Tensor, n_normal: int,
-                           params: GANParams) -> dict[str, torch.Tensor]:
+                           params: GANParams, judge: Callable[[torch.Tensor], torch.Tensor]
+                           ) -> dict[str, torch.Tensor]:
     """Generator terms on the first ``n_normal`` images of a batch and their weighted sum under
-    ``loss``. The latent codes are computed for the whole batch, images and reconstructions in
-    one pass, so the encoder's batch norm sees the same mixture as in the generator's pass."""
+    ``loss``; ``judge`` is the normal discriminator. The latent codes are computed for the whole
+    batch, images and reconstructions in one pass, so the encoder's batch norm sees the same
+    mixture as in the generator's pass."""
     w, p = params.weights, params.patch
     codes = model.generator.encode(torch.cat([x, recon]))
     x, recon = x[:n_normal], recon[:n_normal]
@@ -61,19 +65,20 @@ def normal_generator_terms(model: GANModel, x: torch.Tensor, recon: torch.Tensor
         "rec": per_image_l1(x, recon).mean(),
         "patch": patch_loss(x, recon, p.size, p.stride, p.top_n),
         "latent": latent_loss(codes[:n_normal], codes[len(codes) // 2:][:n_normal]),
-        "adv": lsgan_g_loss(model.d_normal(recon), 1.0),
+        "adv": lsgan_g_loss(judge(recon), 1.0),
     }
     terms["loss"] = (w.rec * terms["rec"] + w.patch * terms["patch"] + w.latent * terms["latent"]
                      + w.adv * terms["adv"])
     return terms
 
 
-def anomaly_generator_terms(model: GANModel, x: torch.Tensor, recon: torch.Tensor,
-                            params: GANParams) -> dict[str, torch.Tensor]:
-    """Generator terms on a labeled-anomaly batch and their weighted sum under ``loss``."""
+def anomaly_generator_terms(x: torch.Tensor, recon: torch.Tensor, params: GANParams,
+                            judge: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Generator terms on a labeled-anomaly batch and their weighted sum under ``loss``;
+    ``judge`` is the anomaly discriminator."""
     w = params.weights
     terms = {
-        "anomaly_adv": lsgan_g_loss(model.d_anomaly(recon), 0.0),
+        "anomaly_adv": lsgan_g_loss(judge(recon), 0.0),
         "abc": abc_loss(per_image_l1(x, recon)),
     }
     terms["loss"] = w.anomaly_adv * terms["anomaly_adv"] + w.abc * terms["abc"]

@@ -1,0 +1,89 @@
+"""How much of this machine's arithmetic one GAN training step uses: `python benchmarks/gan_step.py`.
+
+Times :func:`~fmnist_ad.detectors.gan.step.gan_step` with the params of ``params.yaml`` (random
+images: the step's cost does not depend on their content), counts its FLOPs with torch's FLOP
+counter, and times a square matrix product in the same process: the step's FLOP rate over the
+GEMM rate is the share of the machine the step uses. Step and GEMM are timed in alternating
+rounds, since a shared CPU's speed drifts within seconds; the figures are medians over rounds.
+``--profile`` prints torch's profiler table of a few steps by operator and input shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+
+from fmnist_ad.detectors.gan.detector import GANDetector
+from fmnist_ad.detectors.gan.model import GANModel
+from fmnist_ad.detectors.gan.module import GANModule
+from fmnist_ad.detectors.gan.step import gan_step
+from fmnist_ad.params.gan import GANParams
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(params: GANParams) -> tuple[GANModel, list[torch.optim.Optimizer]]:
+    """The model and the optimizers training builds (:meth:`GANModule.configure_optimizers`)."""
+    model = GANDetector(params).model.train()
+    optimizers, _ = GANModule(model, params).configure_optimizers()
+    return model, optimizers
+
+
+def step_seconds(model: GANModel, params: GANParams, optimizers: list[torch.optim.Optimizer],
+                 x: torch.Tensor, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        gan_step(model, params, x, params.batch_size, optimizers, torch.Tensor.backward)
+    return (time.perf_counter() - start) / steps
+
+
+def gemm_flops_per_second(n: int = 1024, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="alternating step/GEMM rounds")
+    parser.add_argument("--steps", type=int, default=20, help="steps timed per round")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--profile", action="store_true", help="print the profiler table of 20 steps")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())["gan"]
+    params = GANParams.model_validate(raw)
+    model, optimizers = build(params)
+    x = torch.rand(2 * params.batch_size, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    step_seconds(model, params, optimizers, x, 10)  # warm-up: allocator, kernel choice
+    with FlopCounterMode(display=False) as counter:
+        gan_step(model, params, x, params.batch_size, optimizers, torch.Tensor.backward)
+    flops = counter.get_total_flops()
+    if args.profile:
+        with torch.profiler.profile(record_shapes=True) as prof:
+            step_seconds(model, params, optimizers, x, 20)
+        print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=40))
+    steps, gemms = [], []
+    for _ in range(args.rounds):
+        steps.append(step_seconds(model, params, optimizers, x, args.steps))
+        gemms.append(gemm_flops_per_second())
+    step, gemm = statistics.median(steps), statistics.median(gemms)
+    print(f"threads {args.threads}, batch {params.batch_size}+{params.batch_size}, arch {params.arch}")
+    print(f"step: {flops / 1e9:.3f} GFLOP in {step * 1e3:.1f} ms "
+          f"(rounds {min(steps) * 1e3:.1f}-{max(steps) * 1e3:.1f}) = {flops / step / 1e9:.1f} GFLOP/s, "
+          f"{2 * params.batch_size / step:.0f} img/s")
+    print(f"GEMM 1024: {gemm / 1e9:.1f} GFLOP/s (rounds {min(gemms) / 1e9:.0f}-{max(gemms) / 1e9:.0f})")
+    print(f"step / GEMM: {flops / step / gemm:.3f}")
+
+
+if __name__ == "__main__":
+    main()
