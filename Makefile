@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 DEBIAN_DATASET := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data repro benchmark protocols readme test speed clean
+.PHONY: install data repro benchmark protocols readme test exp-show speed gan-step clean
 
 install: $(VENV)/.installed
 
@@ -43,9 +43,18 @@ protocols: install data
 readme: install
 	$(BIN)/python -m fmnist_ad.readme README.md
 
+# `dvc exp show` cut to the headline: each detector's test AUROC (main score) and the epochs.
+HEADLINE := Experiment|Created|params.yaml:(ae|vae|gan)\.epochs$$|metrics/(ae|vae|gan|knn|iforest|gbt)\.json:auroc$$
+exp-show: install
+	$(BIN)/dvc exp show --drop '.*' --keep '$(HEADLINE)'
+
 # Training and scoring throughput (docs/speed.md); prints figures, changes no pipeline output.
 speed: install data
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python measure/speed.py
+
+# One GAN training step against the machine's matrix-product rate (docs/speed.md).
+gan-step: install
+	$(BIN)/python measure/gan_step.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

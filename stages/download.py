@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from fmnist_ad.pipeline.entry import main
-from fmnist_ad.pipeline.data import run_download
+from fmnist_ad.pipeline.download import run_download
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from fmnist_ad.pipeline.entry import main
-from fmnist_ad.pipeline.data import run_prepare
+from fmnist_ad.pipeline.prepare import run_prepare
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -25,8 +25,8 @@ def small_params(mirror_dir: Path, digests: dict[str, str]) -> dict:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["data"].update(mirrors=[str(mirror_dir)], download=False, sha256=digests)
     raw["protocol"].update(val_size=60, labeled_anomalies=45, kmeans_clusters=3)
-    raw["ae"].update(max_epochs=6, batch_size=16, eval_batch_size=64, lr=5e-3)
-    raw["vae"].update(max_epochs=2, batch_size=32, eval_batch_size=64, elbo_samples=2)
+    raw["ae"].update(epochs=6, batch_size=16, eval_batch_size=64, lr=5e-3)
+    raw["vae"].update(epochs=2, batch_size=32, eval_batch_size=64, elbo_samples=2)
     raw["gan"].update(epochs=1, batch_size=16, eval_batch_size=64)
     return raw
 

@@ -1,6 +1,6 @@
 """Small synthetic FashionMNIST mirrors and throw-away copies of the pipeline.
 
-Used by the test suite and the speed benchmark (``benchmarks/speed.py``): the real code runs on
+Used by the test suite and the speed benchmark (``measure/speed.py``): the real code runs on
 data in the real format (gzipped IDX) and under the real `dvc repro`, just small enough to take
 seconds.
 """

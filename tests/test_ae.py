@@ -89,7 +89,7 @@ def test_kde_keeps_terms_hundreds_of_nats_below_the_largest(dtype: torch.dtype, 
 
 
 def test_detector_fit_score_save_load(tmp_path: Path) -> None:
-    params = AEParams(max_epochs=2, batch_size=16, eval_batch_size=32, channels=[8, 16, 32], lr=1e-3)
+    params = AEParams(epochs=2, batch_size=16, eval_batch_size=32, channels=[8, 16, 32], lr=1e-3)
     detector = AEDetector(params)
     info = fit(detector, _splits(), tmp_path / "work", progress_bar=False)
     assert info["epochs"] == 2 and info["device"] == "cpu"

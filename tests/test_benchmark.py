@@ -26,7 +26,7 @@ def test_a_cell_is_one_class_normal_with_the_budget_and_seed() -> None:
     budget = yaml.safe_load(SETTINGS.read_text())["vae"]
     assert p.protocol.normal_classes == [6] and p.protocol.anomaly_classes == [0, 1, 2, 3, 4, 5, 7, 8, 9]
     assert p.protocol.seed == 7 and p.vae.seed == 7 and p.ae.seed == 42
-    assert p.vae.max_epochs == budget["max_epochs"] and p.vae.lr == budget["lr"]
+    assert p.vae.epochs == budget["epochs"] and p.vae.lr == budget["lr"]
     assert p.protocol.anomaly_sampling == "kmeans"          # the rest from params.yaml
     for detector in DETECTORS:                              # the committed budget is valid
         benchmark_params(REPO / "params.yaml", SETTINGS, detector, 0, 42)
@@ -35,7 +35,7 @@ def test_a_cell_is_one_class_normal_with_the_budget_and_seed() -> None:
 def test_bad_cells_are_refused_with_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not a FashionMNIST class"):
         benchmark_params(REPO / "params.yaml", SETTINGS, "ae", 10, 42)
-    (tmp_path / "s.yaml").write_text("vae: {max_epochs: 1}\n")
+    (tmp_path / "s.yaml").write_text("vae: {epochs: 1}\n")
     with pytest.raises(PresetError, match="needs a mapping `ae:`"):
         benchmark_params(REPO / "params.yaml", tmp_path / "s.yaml", "ae", 0, 42)
 

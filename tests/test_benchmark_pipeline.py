@@ -39,7 +39,7 @@ def test_benchmark_through_dvc(project: Path) -> None:
     (project / "benchmark" / "dvc.yaml").write_text(
         spec.replace("classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "classes: [0, 1]").replace("seeds: [7, 1]", "seeds: [7]"))
     (project / "benchmark" / "settings.yaml").write_text(
-        yaml.safe_dump({"ae": {"max_epochs": 2}, "vae": {"max_epochs": 1}, "gan": {"epochs": 1},
+        yaml.safe_dump({"ae": {"epochs": 2}, "vae": {"epochs": 1}, "gan": {"epochs": 1},
                         "knn": {}, "iforest": {}, "gbt": {"max_iter": 20}}))
     original = (project / "params.yaml").read_text()
     params = yaml.safe_load(original)

@@ -116,6 +116,11 @@ def _bad_cases(tmp_path: Path, images: np.ndarray) -> dict[str, tuple[list[str],
     np.save(tmp_path / "range.npy", images.astype(np.float32))
     Image.fromarray(images[0]).resize((32, 32)).save(tmp_path / "big.png")
     (tmp_path / "bad-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00")
+    png = tmp_path / "good.png"
+    Image.fromarray(images[0]).save(png)
+    content = png.read_bytes()  # the second chunk's length zeroed: Pillow raises SyntaxError
+    (tmp_path / "bad-chunk.png").write_bytes(content[:33] + b"\x00" * 4 + content[37:])
+    (tmp_path / "bad.idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00" * 64)[:-6])
     np.save(tmp_path / "good.npy", images)
     return {
         "empty folder": ([str(tmp_path / "empty")], "empty folder"),
@@ -129,6 +134,8 @@ def _bad_cases(tmp_path: Path, images: np.ndarray) -> dict[str, tuple[list[str],
         "range": ([str(tmp_path / "range.npy")], "expected 0-1"),
         "size": ([str(tmp_path / "big.png")], "--resize"),
         "idx": ([str(tmp_path / "bad-idx3-ubyte")], "truncated header"),
+        "corrupt png chunk": ([str(png), str(tmp_path / "bad-chunk.png")], "bad-chunk.png: not an image"),
+        "truncated gzip": ([str(tmp_path / "bad.idx3-ubyte.gz")], "bad.idx3-ubyte.gz"),
         "bad among good": ([str(tmp_path / "good.npy"), str(tmp_path / "nan.npy")], "nan.npy"),
     }
 

@@ -35,7 +35,7 @@ def test_env_var_mirror(mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_digest_mismatch_names_file_digests_and_source(tmp_path: Path) -> None:
     digests = write_mirror(tmp_path / "m")
     wrong = dict(digests, **{"t10k-labels-idx1-ubyte": "0" * 64})
-    with pytest.raises(IdxError) as err:
+    with pytest.raises(DownloadError) as err:
         fetch(_params([str(tmp_path / "m")], wrong), tmp_path / "raw")
     msg = str(err.value)
     assert "t10k-labels-idx1-ubyte" in msg and "0" * 64 in msg and digests["t10k-labels-idx1-ubyte"] in msg
@@ -47,7 +47,7 @@ def test_truncated_gzip_is_reported_and_nothing_written(tmp_path: Path) -> None:
     digests = write_mirror(tmp_path / "m")
     path = tmp_path / "m" / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(IdxError, match="train-images-idx3-ubyte.gz.*(truncated|corrupt)"):
+    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz.*(truncated|corrupt)"):
         fetch(_params([str(tmp_path / "m")], digests), tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
 
@@ -55,9 +55,35 @@ def test_truncated_gzip_is_reported_and_nothing_written(tmp_path: Path) -> None:
 def test_existing_output_survives_a_failed_fetch(mirror, tmp_path: Path) -> None:
     folder, digests = mirror
     fetch(_params([str(folder)], digests), tmp_path / "raw")
-    with pytest.raises(IdxError):
+    with pytest.raises(DownloadError):
         fetch(_params([str(folder)], dict(digests, **{"train-labels-idx1-ubyte": "f" * 64})), tmp_path / "raw")
     assert sha256((tmp_path / "raw" / "train-labels-idx1-ubyte").read_bytes()) == digests["train-labels-idx1-ubyte"]
+
+
+def test_corrupt_source_is_skipped_for_the_next_one(mirror, tmp_path: Path) -> None:
+    folder, digests = mirror
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for name in IDX_FILES:
+        (corrupt / f"{name}.gz").write_bytes((folder / f"{name}.gz").read_bytes())
+    (corrupt / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
+    assert str(folder) in fetch(_params([str(corrupt), str(folder)], digests), tmp_path / "raw")
+    assert sha256((tmp_path / "raw" / "train-labels-idx1-ubyte").read_bytes()) == digests["train-labels-idx1-ubyte"]
+
+
+def test_when_no_source_verifies_one_message_lists_each_problem(mirror, tmp_path: Path) -> None:
+    folder, digests = mirror
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for name in IDX_FILES:
+        (corrupt / f"{name}.gz").write_bytes(b"not gzip")
+    wrong = dict(digests, **{"train-images-idx3-ubyte": "0" * 64})
+    with pytest.raises(DownloadError) as err:
+        fetch(_params([str(corrupt), str(tmp_path / "absent"), str(folder)], wrong), tmp_path / "raw")
+    msg = str(err.value)
+    assert "not a valid gzip" in msg and "no such folder" in msg and "0" * 64 in msg
+    assert msg.index(str(corrupt)) < msg.index(str(tmp_path / "absent")) < msg.index("0" * 64)
+    assert not (tmp_path / "raw").exists()
 
 
 def test_no_source_explains_how_to_get_one(tmp_path: Path, mirror) -> None:

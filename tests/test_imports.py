@@ -22,7 +22,7 @@ def loaded_after(code: str) -> set[str]:
 
 def test_stage_entry_points_import_neither_torch_nor_lightning() -> None:
     """What every stage script imports (download, prepare, threshold, evaluate and compare stop there)."""
-    loaded = loaded_after("import fmnist_ad.pipeline.entry, fmnist_ad.pipeline.data, "
+    loaded = loaded_after("import fmnist_ad.pipeline.entry, fmnist_ad.pipeline.download, fmnist_ad.pipeline.prepare, "
                           "fmnist_ad.pipeline.threshold, fmnist_ad.pipeline.evaluate, fmnist_ad.compare")
     assert not loaded & {"torch", "lightning", "dvclive"}
 

@@ -84,13 +84,13 @@ def test_protocol_change_reruns_prepare_not_download(project: Path) -> None:
 
 def test_bad_params_fail_fast_with_key(project: Path) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["ae"]["max_epochs"] = -1
+    params["ae"]["epochs"] = -1
     bad = project / "bad_params.yaml"
     bad.write_text(yaml.safe_dump(params, sort_keys=False))
     proc = _run([sys.executable, "stages/train.py", "ae", "data/prepared", "x", "z.json",
                  "--params", str(bad)], project, check=False)
     assert proc.returncode == 2
-    assert "ae.max_epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert "ae.epochs" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_exp_run_with_a_typo_or_wrong_type_fails_naming_the_key(project: Path) -> None:
@@ -102,8 +102,8 @@ def test_exp_run_with_a_typo_or_wrong_type_fails_naming_the_key(project: Path) -
 
     assert "ae.lrr" in exp_run("ae.lrr=0.1")                  # DVC itself refuses unknown keys
     # forced in with `+` and a wrong type: our schema names both before any work
-    out = exp_run("+ae.lrr=0.1", "ae.max_epochs=many")
-    assert "ae.lrr: unknown key" in out and "ae.max_epochs: Input should be a valid integer" in out
+    out = exp_run("+ae.lrr=0.1", "ae.epochs=many")
+    assert "ae.lrr: unknown key" in out and "ae.epochs: Input should be a valid integer" in out
 
 
 def test_metrics_recomputed_from_score_tables(project: Path) -> None:
@@ -187,7 +187,7 @@ def test_killed_training_leaves_nothing_valid_and_repro_recovers(project: Path) 
     model = project / "data" / "models" / "ae" / "model.pt"
     previous = model.read_bytes()
     params = yaml.safe_load(original)
-    params["ae"]["max_epochs"] = 200                       # long enough to be killed mid-way
+    params["ae"]["epochs"] = 200                       # long enough to be killed mid-way
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "train@ae"], cwd=project, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

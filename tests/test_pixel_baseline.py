@@ -1,4 +1,4 @@
-"""benchmarks/pixel_baseline.py on a tiny synthetic mirror: the pixel gaps score the splits a GAN
+"""measure/pixel_baseline.py on a tiny synthetic mirror: the pixel gaps score the splits a GAN
 cell builds, and a committed cell's table is read only when it is that cell's validation split."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from fmnist_ad.idx import encode_idx, read_split
 from fmnist_ad.prepare import build_splits
 from sandbox import synthetic_images
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-import pixel_baseline  # noqa: E402 (benchmarks/pixel_baseline.py, a script)
+sys.path.insert(0, str(REPO / "measure"))
+import pixel_baseline  # noqa: E402 (measure/pixel_baseline.py, a script)
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ def workspace(mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder, digests = mirror
     root = tmp_path_factory.mktemp("reliability")
     raw = small_params(folder, digests)
-    raw["ae"].update(max_epochs=4, patience=10, channels=[8, 16, 32])
-    raw["vae"].update(max_epochs=4, patience=10, channels=[8, 16], hidden=32, lr=1e-3)
+    raw["ae"].update(epochs=4, patience=10, channels=[8, 16, 32])
+    raw["vae"].update(epochs=4, patience=10, channels=[8, 16], hidden=32, lr=1e-3)
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params = parse_params(raw)
     fetch(params.data, root / "raw")
@@ -91,12 +91,11 @@ def test_resume_gives_the_uninterrupted_result(workspace: Path, tmp_path: Path, 
     splits = load_splits(workspace / "prepared")
     test_images = splits["test"].images
     cls = detector_class(model)
-    epochs = "epochs" if "epochs" in cls.params_class.model_fields else "max_epochs"
-    full = cls(_section(workspace, model, **{epochs: 4}))
+    full = cls(_section(workspace, model, epochs=4))
     fit(full, splits, tmp_path / "full", progress_bar=False)
     # "interrupted" after 2 epochs, then resumed from the last checkpoint up to 4
-    fit(cls(_section(workspace, model, **{epochs: 2})), splits, tmp_path / "cut", progress_bar=False)
-    resumed = cls(_section(workspace, model, **{epochs: 4}))
+    fit(cls(_section(workspace, model, epochs=2)), splits, tmp_path / "cut", progress_bar=False)
+    resumed = cls(_section(workspace, model, epochs=4))
     info = fit(resumed, splits, tmp_path / "cut", resume=True, progress_bar=False)
     assert info["resumed"] and info["epochs"] == 4
     for name, values in full.score_samples(test_images).items():
@@ -119,7 +118,7 @@ def test_training_runs_deterministic_kernels_without_nan_filling(workspace: Path
         return training_step(self, batch, batch_idx)
 
     monkeypatch.setattr(LossModule, "training_step", spy)
-    fit(detector_class("ae")(_section(workspace, "ae", max_epochs=1)), load_splits(workspace / "prepared"),
+    fit(detector_class("ae")(_section(workspace, "ae", epochs=1)), load_splits(workspace / "prepared"),
         tmp_path, progress_bar=False)
     assert seen == {(True, False)}
     assert torch.utils.deterministic.fill_uninitialized_memory
@@ -131,7 +130,7 @@ def test_same_seed_same_scores_and_checkpoint_bytes(workspace: Path, tmp_path: P
     splits = load_splits(workspace / "prepared")
     runs, checkpoints = [], []
     for i in range(2):
-        epochs = {"epochs": 1} if model == "gan" else {"max_epochs": 2} if model in NETWORKS else {}
+        epochs = {"epochs": 1} if model == "gan" else {"epochs": 2} if model in NETWORKS else {}
         detector = detector_class(model)(_section(workspace, model, **epochs))
         detector.fit(splits, tmp_path / str(i), progress_bar=False)
         runs.append(detector.score_samples(splits["test"].images))
@@ -148,8 +147,21 @@ def test_checkpoint_of_another_detector_is_refused(workspace: Path, tmp_path: Pa
     with pytest.raises(CheckpointError, match="detector 'vae', expected 'ae'"):
         detector_class("ae").load(tmp_path / "model.pt", _section(workspace, "ae"))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="unreadable"):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint.*dvc repro train@ae"):
         detector_class("ae").load(tmp_path / "junk.pt", _section(workspace, "ae"))
+
+
+def test_checkpoint_that_cannot_be_read_does_not_ask_for_retraining(workspace: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    detector_class("ae")(_section(workspace, "ae")).save(tmp_path / "model.pt")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)  # root reads any file, so chmod cannot show it
+    with pytest.raises(CheckpointError, match="Permission denied.*permissions") as err:
+        detector_class("ae").load(tmp_path / "model.pt", _section(workspace, "ae"))
+    assert "repro" not in str(err.value) and isinstance(err.value.__cause__, PermissionError)
 
 
 def test_thresholds_never_read_the_test_table(workspace: Path, tmp_path: Path) -> None:
@@ -175,8 +187,8 @@ def _train_cli(workspace: Path, out: Path, params: Path, model: str) -> None:
 #: architecture, which has no batch norm: torch's SyncBatchNorm needs GPUs, so on CPU the
 #: paper U-Net's ranks would normalise their own half-batches and drift from one process.
 DDP_CASES = {
-    "ae": ({"max_epochs": 2}, ("mse", "kde")),
-    "vae": ({"max_epochs": 2, "elbo_samples": 2}, ("bce", "elbo")),
+    "ae": ({"epochs": 2}, ("mse", "kde")),
+    "vae": ({"epochs": 2, "elbo_samples": 2}, ("bce", "elbo")),
     "gan": ({"epochs": 2, "arch": "report"}, ("l1", "mse")),
 }
 

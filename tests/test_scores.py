@@ -17,7 +17,7 @@ from fmnist_ad.knn import KNN
 from fmnist_ad.params.ae import AEParams
 from fmnist_ad.params.sections import ThresholdParams
 from fmnist_ad.prepare import Split
-from fmnist_ad.thresholds import best_cut, fit_thresholds
+from fmnist_ad.thresholds import best_cut, fit_thresholds, predict
 
 
 def test_pixel_entropy_of_constant_images() -> None:
@@ -99,7 +99,7 @@ def _images(brightness: float, n: int, seed: int) -> np.ndarray:
 def test_ae_labeled_scores_compare_the_two_training_groups() -> None:
     """With labeled training anomalies the AE scores kde_ratio and mse_gap: an image like the
     anomalies scores higher than one like the normals; without labels those scores are absent."""
-    params = AEParams(channels=[4, 8, 8], max_epochs=1, eval_batch_size=16)
+    params = AEParams(channels=[4, 8, 8], epochs=1, eval_batch_size=16)
     normal, anomalous = _images(0.2, 24, 0), _images(1.0, 24, 1)
     splits = {"train": _split(np.concatenate([normal, anomalous[:12]]), [0] * 24 + [1] * 12),
               "labeled": _split(anomalous[12:], [1] * 12),
@@ -125,3 +125,58 @@ def test_ae_label_scores_without_labels_are_refused_before_training() -> None:
               "val": _split(normal, [0] * 8)}
     with pytest.raises(LabelsNeededError, match="train_contamination"):
         AEDetector(params).loaders(splits)
+
+
+def _constant(values: list[int]) -> np.ndarray:
+    """Images whose every pixel is ``value`` / 255."""
+    return np.full((len(values), 28, 28), np.array(values, dtype=np.uint8)[:, None, None])
+
+
+def _pixel_mean_scores(detector: AEDetector, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unsupervised scores made known: ``mse`` and ``cos_knn`` = the image's pixel mean,
+    ``blurred_mse`` twice that, ``kde`` its negative (the code stays the network's)."""
+    def scores(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        m = x.flatten(1).mean(dim=1)
+        return {"mse": m, "blurred_mse": 2 * m, "kde": -m, "cos_knn": m, "code": detector.model.encode(x)}
+
+    monkeypatch.setattr(detector, "_unsupervised_scores", scores)
+
+
+def test_ae_combined_known_answer_standardised_on_validation_normals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``combined`` = mean over cos_knn and blurred_mse of (score - mean) / std, both taken over
+    the validation normals (pixel means 0.2, 0.4, 0.6: mean 0.4, std sqrt(0.08/3)), not over
+    training or the validation anomalies (which would move them)."""
+    detector = AEDetector(AEParams(channels=[4, 8, 8], combine=["cos_knn", "blurred_mse"]))
+    _pixel_mean_scores(detector, monkeypatch)
+    splits = {"train": _split(_constant([255] * 4), [0] * 4), "labeled": _split(_constant([]), []),
+              "val": _split(_constant([51, 102, 153, 255, 255]), [0, 0, 0, 1, 1])}
+    detector.after_fit(splits)
+    sd = math.sqrt(0.08 / 3)
+    assert detector.standardise["cos_knn"] == pytest.approx((0.4, sd))
+    assert detector.standardise["blurred_mse"] == pytest.approx((0.8, 2 * sd))
+    combined = detector.score_samples(_constant([153, 102, 0]))["combined"]
+    assert combined == pytest.approx([0.2 / sd, 0.0, -0.4 / sd], abs=1e-6)  # float32 pixel means; z of 0.6, 0.4, 0
+
+
+def test_ae_mse_gap_known_answer_from_the_two_training_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mse_gap`` = |mse - normal mean| - |mse - anomaly mean|, with the means over the normal
+    training images (0.2) and over every labeled anomaly, contamination and ``labeled`` split
+    together (0.6, 0.8, 1.0: mean 0.8)."""
+    detector = AEDetector(AEParams(channels=[4, 8, 8]))
+    _pixel_mean_scores(detector, monkeypatch)
+    splits = {"train": _split(_constant([51, 51, 153]), [0, 0, 1]),
+              "labeled": _split(_constant([204, 255]), [1, 1]),
+              "val": _split(_constant([51, 102, 255]), [0, 0, 1])}
+    detector.after_fit(splits)
+    assert detector.mse_means == pytest.approx((0.2, 0.8))
+    gap = detector.score_samples(_constant([51, 102, 204, 255]))["mse_gap"]
+    assert gap == pytest.approx([-0.6, -0.2, 0.6, 0.6])  # 0 - 0.6, 0.2 - 0.4, 0.6 - 0, 0.8 - 0.2
+
+
+def test_fpr_rule_when_no_cut_reaches_the_target_flags_nothing() -> None:
+    """Tied validation normals at the top score: every cut has FPR 1/2 > 5%, so the cut goes
+    just above the highest score and nothing is flagged."""
+    val = pd.DataFrame({"label": [0, 0, 1, 1], "s": [1.0, 3.0, 3.0, 2.0]})
+    t = fit_thresholds(val, "s", ThresholdParams(target_fpr=0.05))
+    assert t["fpr"]["cut"]["s"] == np.nextafter(3.0, np.inf)
+    assert predict(t["fpr"], val).sum() == 0

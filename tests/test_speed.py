@@ -11,8 +11,8 @@ import yaml
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-import speed  # noqa: E402 (benchmarks/speed.py, a script)
+sys.path.insert(0, str(REPO / "measure"))
+import speed  # noqa: E402 (measure/speed.py, a script)
 
 
 def test_speed_rows_for_every_detector(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -143,6 +143,10 @@ def test_stage_deps_cover_the_modules_it_runs(dvcfile, name, deps, wdir, detecto
     missing = sorted(str(p.relative_to(REPO)) for p in needed
                      if not any(p == d or d in p.parents for d in dep_paths))
     assert not missing, f"{dvcfile}:{name} runs {missing} but does not list them in deps"
+    if detector is None:  # a stage template shared by detectors lists what any of them runs
+        unused = sorted(str(d.relative_to(REPO)) for d in dep_paths
+                        if d.suffix == ".py" and SRC in d.parents and d not in needed)
+        assert not unused, f"{dvcfile}:{name} lists {unused} but never runs them: edits there would rerun it for nothing"
 
 
 def test_the_walk_finds_lazy_imports() -> None:
@@ -151,3 +155,14 @@ def test_the_walk_finds_lazy_imports() -> None:
     assert SRC / "fmnist_ad" / "training.py" in files
     assert SRC / "fmnist_ad" / "detectors" / "ae" / "detector.py" in files
     assert SRC / "fmnist_ad" / "detectors" / "vae" / "detector.py" not in files
+
+
+@pytest.mark.parametrize("dvcfile", DVCFILES, ids=[str(f.relative_to(REPO)) for f in DVCFILES])
+def test_lock_holds_only_stages_the_pipeline_defines(dvcfile: Path) -> None:
+    """DVC keeps a removed stage's entry in dvc.lock; a stale one there misleads readers of the lock."""
+    lock = dvcfile.with_name("dvc.lock")
+    if not lock.is_file():
+        pytest.skip(f"{lock.relative_to(REPO)} not committed")
+    defined = set(yaml.safe_load(dvcfile.read_text())["stages"])
+    locked = {name.split("@")[0] for name in yaml.safe_load(lock.read_text())["stages"]}
+    assert not locked - defined, f"{lock.relative_to(REPO)} holds stages {sorted(locked - defined)} that {dvcfile.name} no longer defines"

@@ -65,7 +65,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[VAEDetector, dict
         "val": split(np.concatenate([blocks(32, seed=3), noise[16:]]), np.r_[np.zeros(32), np.ones(16)]),
         "test": split(blocks(8, seed=4), np.zeros(8)),
     }
-    detector = VAEDetector(VAEParams(max_epochs=2, batch_size=32, lr=1e-3, accelerator="cpu", **SMALL))
+    detector = VAEDetector(VAEParams(epochs=2, batch_size=32, lr=1e-3, accelerator="cpu", **SMALL))
     tmp = tmp_path_factory.mktemp("vae")
     summary = fit(detector, splits, tmp / "work", progress_bar=False)
     return detector, summary, splits, tmp / "work" / "dvclive"

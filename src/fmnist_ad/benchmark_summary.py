@@ -13,6 +13,7 @@ import pandas as pd
 
 from fmnist_ad.atomic import write_json, write_text
 from fmnist_ad.detectors import BASELINES, params_class
+from fmnist_ad.errors import MissingInputError
 from fmnist_ad.figures import write_figure
 from fmnist_ad.params.sections import CLASS_NAMES
 from fmnist_ad.verdict import SETTINGS, Entry, verdict
@@ -27,7 +28,7 @@ def read_cells(cells_dir: Path) -> pd.DataFrame:
     """One row per cell file ``DETECTOR-CLASS-SEED.json``: its detector, class, seed and metrics."""
     files = sorted(Path(cells_dir).glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"{cells_dir}: no benchmark cells; run `dvc repro benchmark/dvc.yaml`")
+        raise MissingInputError(f"{cells_dir}: no benchmark cells; run `dvc repro benchmark/dvc.yaml`")
     rows = []
     for path in files:
         detector, normal_class, seed = path.stem.rsplit("-", 2)

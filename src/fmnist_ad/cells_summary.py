@@ -12,6 +12,7 @@ import pandas as pd
 
 from fmnist_ad.atomic import write_json, write_text
 from fmnist_ad.detectors import BASELINES, params_class
+from fmnist_ad.errors import MissingInputError
 from fmnist_ad.figures import write_figure
 from fmnist_ad.verdict import SETTINGS, Entry, verdict
 
@@ -28,7 +29,7 @@ def summarise(cells_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """
     files = sorted(Path(cells_dir).glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"{cells_dir}: no cell metrics; run `dvc repro protocols/dvc.yaml`")
+        raise MissingInputError(f"{cells_dir}: no cell metrics; run `dvc repro protocols/dvc.yaml`")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in files:
         protocol, detector, _seed = path.stem.rsplit("-", 2)

@@ -23,6 +23,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from fmnist_ad.atomic import atomic_dir, write_json, write_text
 from fmnist_ad.detectors import BASELINES, params_class
+from fmnist_ad.errors import MissingInputError
 from fmnist_ad.evaluate import metrics
 from fmnist_ad.figures import write_figure
 from fmnist_ad.thresholds import RULES, predict
@@ -80,8 +81,8 @@ def input_paths(root: Path, model: str) -> dict[str, Path]:
     return paths
 
 
-def _missing(path: Path, model: str) -> FileNotFoundError:
-    return FileNotFoundError(f"{path}: missing; run `dvc repro evaluate@{model}` first")
+def _missing(path: Path, model: str) -> MissingInputError:
+    return MissingInputError(f"{path}: missing; run `dvc repro evaluate@{model}` first")
 
 
 def read_curves(folder: Path, model: str) -> dict[str, dict[str, pd.DataFrame]]:

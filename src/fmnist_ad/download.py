@@ -1,7 +1,9 @@
 """Stage `download`: put the four verified FashionMNIST IDX files into ``data/raw/``.
 
 Sources are tried in order: the local mirror folders of ``data.mirrors`` (a Debian package,
-a shared drive, ``$FASHION_MNIST_DIR``), then the official download through torchvision.
+a shared drive, ``$FASHION_MNIST_DIR``), then the official download through torchvision. A
+source that is missing, incomplete or corrupt is logged and skipped; when none verifies, one
+error lists each source's problem.
 Each file's *decompressed* content is checked against a pinned SHA-256, because mirrors
 recompress the archives and so their ``.gz`` bytes differ.
 """
@@ -98,7 +100,7 @@ def _official(digests: dict[str, str]) -> dict[str, bytes]:
                 result = _from_folder(source, digests)
                 if result is not None:
                     return result
-            except (OSError, RuntimeError) as err:  # urllib errors are OSErrors
+            except (OSError, RuntimeError, IdxError) as err:  # urllib errors are OSErrors
                 errors.append(f"{mirror}: {err}")
         raise DownloadError("; ".join(errors))
 
@@ -111,7 +113,12 @@ def fetch(params: DataParams, out_dir: Path) -> str:
         if not source.folder.is_dir():
             tried.append(f"{source.folder} (no such folder)")
             continue
-        contents = _from_folder(source, digests)
+        try:
+            contents = _from_folder(source, digests)
+        except IdxError as err:  # a corrupt copy: say so, and try the next source
+            log.warning("%s; trying the next source", err)
+            tried.append(f"{source.folder} ({err})")
+            continue
         if contents is not None:
             _write(contents, out_dir)
             return source.origin
@@ -127,7 +134,7 @@ def fetch(params: DataParams, out_dir: Path) -> str:
     else:
         tried.append("official download (disabled: data.download is false)")
     raise DownloadError(
-        "FashionMNIST not found. Tried: " + "; ".join(tried) + ". Get it one of these ways: "
+        "FashionMNIST not found. Tried: " + "; ".join(tried) + ". Get a verified copy one of these ways: "
         "connect to the internet (official download through torchvision); on Debian, "
         "`apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist); "
         "or put the four IDX files (.gz or plain) in a folder and set FASHION_MNIST_DIR to it."

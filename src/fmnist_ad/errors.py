@@ -11,5 +11,11 @@ class UserError(Exception):
     """Bad input (a param, a file, a checkpoint) with a message that names the fix."""
 
 
-#: what a stage reports as a one-paragraph message: our errors, and a missing input file
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError)
+class MissingInputError(UserError, FileNotFoundError):
+    """An input the pipeline makes is missing; the message names the stage that makes it.
+
+    Any other ``FileNotFoundError`` is a bug and keeps its traceback."""
+
+
+#: what a stage reports as a one-paragraph message (exit 2) instead of a traceback
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)

@@ -7,6 +7,8 @@ once each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,29 +59,41 @@ def _from_array(array: np.ndarray, path: Path) -> np.ndarray:
     return np.rint(array * 255).astype(np.uint8)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+@contextmanager
+def _decoding(path: Path, what: str) -> Iterator[None]:
+    """Any failure of a decoder on ``path`` as one :class:`InputError` line naming the file.
+
+    Decoders of malformed files raise whatever their parser trips on (Pillow: ``SyntaxError``
+    for a broken PNG chunk, ``struct.error``, ``EOFError`` ...), so every exception counts here.
+    """
     try:
+        yield
+    except InputError:
+        raise
+    except IdxError as err:
+        raise InputError(str(err)) from err
+    except Exception as err:  # noqa: BLE001 - see the docstring
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise InputError(f"{path}: not {what} ({reason})") from err
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    with _decoding(path, "a readable .npy array"):
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise InputError(f"{path}: not a readable .npy array ({err})") from None
     return _from_array(np.asarray(array), path)
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    try:
-        return _from_array(parse_idx(decompress(path), str(path), ndim=3), path)
-    except IdxError as err:
-        raise InputError(str(err)) from None
+    with _decoding(path, "a readable IDX file"):
+        array = parse_idx(decompress(path), str(path), ndim=3)
+    return _from_array(array, path)
 
 
 def _read_image(path: Path, resize: bool) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as img:
-            grey = img.convert("L")
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: not an image Pillow can read ({err})") from None
+    with _decoding(path, "an image Pillow can read"), Image.open(path) as img:
+        grey = img.convert("L")
     if grey.size != (SIDE, SIDE):
         if not resize:
             raise InputError(f"{path}: image of {grey.size[0]}x{grey.size[1]} pixels; the detectors take "

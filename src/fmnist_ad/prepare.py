@@ -24,7 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from fmnist_ad.atomic import atomic_dir
-from fmnist_ad.errors import UserError
+from fmnist_ad.errors import MissingInputError, UserError
 from fmnist_ad.idx import read_split
 from fmnist_ad.params.sections import CLASS_NAMES, ProtocolParams
 
@@ -200,7 +200,7 @@ def load_splits(prepared_dir: Path) -> dict[str, Split]:
     """Load the prepared splits into memory (uint8, a few tens of MB at most)."""
     path = Path(prepared_dir) / "splits.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run the `prepare` stage first (dvc repro prepare)")
+        raise MissingInputError(f"{path}: missing; run the `prepare` stage first (dvc repro prepare)")
     with np.load(path) as data:
         return {n: Split(*(data[f"{n}_{f}"] for f in ("images", "classes", "labels", "index")))
                 for n in SPLITS}

@@ -207,7 +207,7 @@ def fit(detector: NetworkDetector, splits: dict[str, Split], work_dir: Path, res
     logger = DVCLiveLogger(dir=str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None,
                            resume=resuming)
     trainer = L.Trainer(
-        max_epochs=detector.max_epochs,
+        max_epochs=detector.params.epochs,
         accelerator=params.accelerator,
         devices=params.devices,
         num_nodes=params.num_nodes,
@@ -228,7 +228,7 @@ def fit(detector: NetworkDetector, splits: dict[str, Split], work_dir: Path, res
     )
     start = time.perf_counter()
     with _deterministic_fit():
-        trainer.fit(detector.lightning_module(), train_loader, val_loader,
+        trainer.fit(detector.lightning_module(splits), train_loader, val_loader,
                     ckpt_path=str(last) if resuming else None)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:

@@ -11,6 +11,7 @@ pixels (the baselines), fitted in one call.
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -112,9 +113,14 @@ class Detector(ABC):
         if not path.is_file():
             raise CheckpointError(f"{path}: checkpoint missing; run `dvc repro {cls.fit_stage}@{cls.name}` first")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-            raise CheckpointError(f"{path}: unreadable checkpoint ({err}); rerun `dvc repro {cls.fit_stage}@{cls.name}`") from None
+            content = path.read_bytes()
+        except OSError as err:  # permissions, I/O: the file may be fine, retraining would not help
+            raise CheckpointError(f"{path}: cannot be read ({err.strerror}); fix its permissions or storage") from err
+        try:
+            state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - the bytes are there, so any failure means a bad file
+            raise CheckpointError(f"{path}: not a readable checkpoint ({' '.join(str(err).split())[:200]}); "
+                                  f"rerun `dvc repro {cls.fit_stage}@{cls.name}`") from err
         if not isinstance(state, dict) or state.get("detector") != cls.name:
             other = state.get("detector") if isinstance(state, dict) else type(state).__name__
             raise CheckpointError(f"{path}: checkpoint of detector {other!r}, expected {cls.name!r}")

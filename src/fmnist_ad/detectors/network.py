@@ -59,20 +59,17 @@ class NetworkDetector(Detector):
         """The plain torch model, from params."""
 
     @abstractmethod
-    def lightning_module(self) -> L.LightningModule:
-        """A Lightning module that trains ``self.model`` in place."""
+    def lightning_module(self, splits: dict[str, Split]) -> L.LightningModule:
+        """A Lightning module that trains ``self.model`` in place (``splits``: for modules whose
+        validation compares with the training images)."""
 
     @abstractmethod
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:
         """Training and validation dataloaders over in-memory tensors."""
 
     @property
-    def max_epochs(self) -> int:
-        return self.params.max_epochs  # type: ignore[attr-defined]
-
-    @property
     def patience(self) -> int | None:
-        """Early-stopping patience in epochs; None trains for ``max_epochs``."""
+        """Early-stopping patience in epochs; None trains for ``params.epochs``."""
         return getattr(self.params, "patience", None)
 
     def after_fit(self, splits: dict[str, Split]) -> None:

@@ -6,18 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from fmnist_ad.params.sections import PositiveInt, Section, TrainingParams
+from fmnist_ad.params.sections import PositiveFloat, PositiveInt, Section, TrainingParams
 
 
 class GANWeights(Section):
-    """Loss weights, defaults from Kim et al.'s Table 2."""
+    """Loss weights: Kim et al.'s Table 2 but ``abc`` 5 (theirs 0.5, preset ``tshirt_paper_abc``)."""
 
     rec: Annotated[float, Field(ge=0)] = 1.5
     patch: Annotated[float, Field(ge=0)] = 1.5
     latent: Annotated[float, Field(ge=0)] = 0.5
     adv: Annotated[float, Field(ge=0)] = 0.5
     anomaly_adv: Annotated[float, Field(ge=0)] = 1.0
-    abc: Annotated[float, Field(ge=0)] = 0.5
+    abc: Annotated[float, Field(ge=0)] = 5.0
 
 
 class PatchParams(Section):
@@ -29,7 +29,8 @@ class PatchParams(Section):
 class GANParams(TrainingParams):
     arch: Literal["report", "paper"] = "paper"
     epochs: PositiveInt = 15
-    batch_size: PositiveInt = 64
+    batch_size: PositiveInt = 16
+    lr: PositiveFloat = 2e-4
     eval_batch_size: PositiveInt = 512
     betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] = [0.5, 0.999]
     lr_step: PositiveInt = 50

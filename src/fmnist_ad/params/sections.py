@@ -134,8 +134,9 @@ class DetectorParams(Section):
 
 
 class TrainingParams(DetectorParams):
-    """What every network detector's training shares: optimisation and hardware."""
+    """What every network detector's training shares: length, optimisation and hardware."""
 
+    epochs: PositiveInt = 100               # the most epochs (AE and VAE may stop earlier: patience)
     lr: PositiveFloat = 1e-4
     weight_decay: Annotated[float, Field(ge=0)] = 1e-5
     batch_size: PositiveInt = 512
@@ -144,3 +145,11 @@ class TrainingParams(DetectorParams):
     devices: PositiveInt | Literal["auto"] = 1
     num_nodes: PositiveInt = 1              # machines, each running `devices` processes (DDP)
     strategy: str = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and "max_epochs" in data:
+            raise ValueError("max_epochs is now called epochs (the most epochs; patience may stop "
+                             "training earlier), as for the GAN: rename the key")
+        return data

@@ -15,7 +15,6 @@ class VAEParams(TrainingParams):
     hidden: PositiveInt = 256              # decoder's linear layer width before reshaping
     beta: Annotated[float, Field(ge=0)] = 1.0
     elbo_samples: NonNegativeInt = 0        # 0: the ELBO at z = mu (deterministic, no extra pass)
-    max_epochs: PositiveInt = 100
     patience: PositiveInt = 3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     main_score: str = "blurred_bce_excess"

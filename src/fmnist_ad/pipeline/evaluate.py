@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from fmnist_ad.atomic import atomic_dir, write_json
+from fmnist_ad.errors import UserError
 from fmnist_ad.evaluate import confusion_rows, curves, metrics
 from fmnist_ad.params import load_params
 from fmnist_ad.pipeline.threshold import read_scores
@@ -33,13 +34,16 @@ def headline(full: dict[str, float | int], main_score: str) -> dict[str, float |
     return out
 
 
-def run_evaluate(params_path: Path, model: str, scores_dir: Path, thresholds_path: Path,
+def run_evaluate(params_path: Path, name: str, scores_dir: Path, thresholds_path: Path,
                  metrics_path: Path, plots_dir: Path) -> None:
     protocol = load_params(params_path).protocol
     thresholds = json.loads(Path(thresholds_path).read_text())
+    if thresholds.get("model") != name:
+        raise UserError(f"{thresholds_path}: thresholds of {thresholds.get('model')!r}, not of {name!r}; "
+                        f"run `dvc repro threshold@{name}`")
     test = read_scores(scores_dir / "test.csv")
     write_json(metrics_path, headline(metrics(test, thresholds, protocol.unseen_classes), thresholds["main_score"]))
     with atomic_dir(plots_dir) as tmp:
-        for name, frame in curves(test, thresholds["main_score"]).items():
-            frame.to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
+        for curve, frame in curves(test, thresholds["main_score"]).items():
+            frame.to_csv(tmp / f"{curve}.csv", index=False, float_format="%.6g")
         confusion_rows(test, thresholds["mcc"]).to_csv(tmp / "confusion.csv", index=False)

@@ -34,9 +34,9 @@ def _examples(split: Split, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
-def run_score(params_path: Path, model: str, prepared: Path, model_dir: Path, out_dir: Path) -> None:
-    section = getattr(load_params(params_path), model)
-    detector = detector_class(model).load(model_dir / "model.pt", section)
+def run_score(params_path: Path, name: str, prepared: Path, model_dir: Path, out_dir: Path) -> None:
+    section = getattr(load_params(params_path), name)
+    detector = detector_class(name).load(model_dir / "model.pt", section)
     splits = load_splits(prepared)
     with atomic_dir(out_dir) as tmp:
         for name in ("val", "test"):
@@ -48,5 +48,5 @@ def run_score(params_path: Path, model: str, prepared: Path, model_dir: Path, ou
                                 index=test.index[pick], reconstructions=detector.reconstruct(test.images[pick]))
         # which checkpoint these scores (and so the thresholds fitted on them) belong to
         (tmp / "model.json").write_text(json.dumps({
-            "model": model, "main_score": detector.main_score,
+            "model": name, "main_score": detector.main_score,
             "checkpoint_sha256": file_sha256(model_dir / "model.pt")}, indent=1) + "\n")

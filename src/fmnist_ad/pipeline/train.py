@@ -16,19 +16,19 @@ from fmnist_ad.prepare import load_splits
 RESUME_ENV = "FMNIST_AD_RESUME"
 
 
-def run_train(params_path: Path, model: str, prepared: Path, model_dir: Path, info_path: Path,
+def run_train(params_path: Path, name: str, prepared: Path, model_dir: Path, info_path: Path,
               curves_dir: Path | None = None, work_root: Path = Path("data/work"),
               resume: bool | None = None) -> None:
-    """Fit in ``work_root/model`` (a network's checkpoints and curves: what a resume needs),
+    """Fit in ``work_root/name`` (a network's checkpoints and curves: what a resume needs),
     then publish the detector, its DVCLive curves (networks: ``curves_dir``) and the run's
     record atomically from rank zero; the work folder is removed."""
-    if curves_dir is not None and model in BASELINES:
-        raise UserError(f"{model} is a baseline, fitted in one call without training curves; drop --curves")
-    detector = detector_class(model)(getattr(load_params(params_path), model))
+    if curves_dir is not None and name in BASELINES:
+        raise UserError(f"{name} is a baseline, fitted in one call without training curves; drop --curves")
+    detector = detector_class(name)(getattr(load_params(params_path), name))
     splits = load_splits(prepared)
     if resume is None:
         resume = os.environ.get(RESUME_ENV, "") == "1"
-    work = work_root / model
+    work = work_root / name
     info = detector.fit(splits, work, resume=resume)
     if not info.pop("is_global_zero"):
         return
@@ -37,5 +37,5 @@ def run_train(params_path: Path, model: str, prepared: Path, model_dir: Path, in
     if curves_dir is not None:
         with atomic_dir(curves_dir) as tmp:
             shutil.copytree(work / "dvclive", tmp, dirs_exist_ok=True)
-    write_json(info_path, {"model": model, **info})
+    write_json(info_path, {"model": name, **info})
     shutil.rmtree(work, ignore_errors=True)

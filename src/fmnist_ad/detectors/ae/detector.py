@@ -65,7 +65,7 @@ class AEDetector(NetworkDetector):
     def build_model(self) -> ConvAutoencoder:
         return ConvAutoencoder(tuple(self.params.channels))
 
-    def lightning_module(self) -> L.LightningModule:
+    def lightning_module(self, splits: dict[str, Split]) -> L.LightningModule:
         from fmnist_ad.training import LossModule  # Lightning: only when training
 
         return LossModule(self.model, ae_loss, self.params.lr, self.params.weight_decay)
@@ -100,12 +100,15 @@ class AEDetector(NetworkDetector):
             normal = train.images[train.labels == 0]
             self.kde_normal.fit(codes[torch.as_tensor(train.labels == 0)])
             self.kde_anomaly.fit(self.encode(anomalies))
-            self.mse_means = (float(self.score_samples(normal)["mse"].mean()),
-                              float(self.score_samples(anomalies)["mse"].mean()))
-        self.standardise = {}
-        val_normal = splits["val"].images[splits["val"].labels == 0]
-        raw = self.score_samples(val_normal)
+            self.mse_means = (float(self._unsupervised(normal)["mse"].mean()),
+                              float(self._unsupervised(anomalies)["mse"].mean()))
+        raw = self._unsupervised(splits["val"].images[splits["val"].labels == 0])
         self.standardise = {k: (float(raw[k].mean()), float(raw[k].std() or 1.0)) for k in self.params.combine}
+
+    def _unsupervised(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`_unsupervised_scores` of ``images`` as float64 arrays, like :meth:`score_samples`."""
+        parts = self._batched(images, self._unsupervised_scores)
+        return {k: torch.cat([p[k] for p in parts]).double().cpu().numpy() for k in parts[0] if k != "code"}
 
     def extra_state(self) -> dict[str, Any]:
         state = {"kde_points": self.kde.points, "kde_bandwidth": self.kde.bandwidth,
@@ -125,20 +128,24 @@ class AEDetector(NetworkDetector):
             self.kde_anomaly.restore(*state["kde_anomaly"])
             self.mse_means = tuple(state["mse_means"])
 
-    def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _unsupervised_scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The scores that need neither labels nor validation statistics, and the code."""
         code = self.model.encode(x)
         recon = self.model.decode(code)
-        scores = {"mse": per_image_mse(x, recon), "blurred_mse": per_image_blurred_mse(x, recon)}
-        if self.kde.points is not None:
-            scores["kde"] = -self.kde.log_density(code)
-            scores["cos_knn"] = self.knn.distance(code)
+        return {"mse": per_image_mse(x, recon), "blurred_mse": per_image_blurred_mse(x, recon),
+                "kde": -self.kde.log_density(code), "cos_knn": self.knn.distance(code), "code": code}
+
+    def _score_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every score of a fitted detector: the unsupervised ones, ``combined`` and, when the
+        protocol labeled training anomalies (``mse_means`` set by :meth:`after_fit`), the two
+        that compare with them."""
+        scores = self._unsupervised_scores(x)
+        code = scores.pop("code")
         if self.mse_means is not None:
-            normal_mse, anomaly_mse = self.mse_means
             scores["kde_ratio"] = self.kde_anomaly.log_density(code) - self.kde_normal.log_density(code)
-            scores["mse_gap"] = (scores["mse"] - normal_mse).abs() - (scores["mse"] - anomaly_mse).abs()
+            scores["mse_gap"] = mse_gap(scores["mse"], *self.mse_means)
         if self.standardise:
-            z = [(scores[k].double() - mu) / sd for k, (mu, sd) in self.standardise.items()]
-            scores["combined"] = torch.stack(z).mean(dim=0)
+            scores["combined"] = combined(scores, self.standardise)
         return scores
 
     def _reconstruct_batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,3 +157,15 @@ def labeled_anomalies(splits: dict[str, Split]) -> np.ndarray:
     ``labeled`` split."""
     train = splits["train"]
     return np.concatenate([train.images[train.labels == 1], splits["labeled"].images])
+
+
+def mse_gap(mse: torch.Tensor, normal_mse: float, anomaly_mse: float) -> torch.Tensor:
+    """``mse_gap``: how much farther an image's MSE lies from the normal training images' mean
+    MSE than from the anomalous ones' (positive: nearer the anomalies)."""
+    return (mse - normal_mse).abs() - (mse - anomaly_mse).abs()
+
+
+def combined(scores: dict[str, torch.Tensor], standardise: dict[str, tuple[float, float]]) -> torch.Tensor:
+    """``combined``: the mean of the named scores, each z-standardised by its (mean, std) on
+    validation normals, so that no score dominates by its scale."""
+    return torch.stack([(scores[k].double() - mu) / sd for k, (mu, sd) in standardise.items()]).mean(dim=0)

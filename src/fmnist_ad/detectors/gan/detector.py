@@ -53,29 +53,27 @@ class GANDetector(NetworkDetector):
     def __init__(self, params: GANParams) -> None:
         super().__init__(params)
         self.knn_gaps = {name: KNNGap(params.knn_k) for name in KNN_SCORES}
-        #: training images (normals, labeled anomalies) for the validation knn_gap, set by loaders
-        self._references: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def build_model(self) -> GANModel:
         return GANModel(self.params.arch)
 
-    def lightning_module(self) -> L.LightningModule:
+    def lightning_module(self, splits: dict[str, Split]) -> L.LightningModule:
+        """Validation's ``knn_gap`` compares with the training normals and labeled anomalies."""
         from fmnist_ad.detectors.gan.module import GANModule  # Lightning: only when training
 
-        return GANModule(self.model, self.params, self._references)
+        return GANModule(self.model, self.params, _references(splits))
 
     def loaders(self, splits: dict[str, Split]) -> tuple[Iterable, Iterable]:
         if len(splits["labeled"].images) == 0:
             raise ProtocolError("the GAN needs labeled anomalies: set protocol.labeled_anomalies > 0")
         val = splits["val"]
-        self._references = (to_tensor(splits["train"].images), to_tensor(splits["labeled"].images))
-        train = paired_loader(*self._references, batch_size=self.params.batch_size, seed=self.params.seed)
+        if len(np.unique(val.labels)) < 2:
+            raise ProtocolError("the GAN keeps the checkpoint with the best validation AUROC, which needs "
+                                "normals and anomalies in validation; this protocol's validation holds one "
+                                "class: raise protocol.val_size or val_anomaly_share")
+        train = paired_loader(*_references(splits), batch_size=self.params.batch_size, seed=self.params.seed)
         return train, batch_loader(to_tensor(val.images), torch.as_tensor(val.labels, dtype=torch.long),
                                    batch_size=self.params.eval_batch_size, shuffle=False)
-
-    @property
-    def max_epochs(self) -> int:
-        return self.params.epochs
 
     @property
     def patience(self) -> int | None:
@@ -114,3 +112,8 @@ class GANDetector(NetworkDetector):
 
     def _reconstruct_batch(self, x: torch.Tensor) -> torch.Tensor:
         return resize(self.model(self.model.to_input(x)), x.shape[-1])
+
+
+def _references(splits: dict[str, Split]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training normals and the labeled anomalies, as float tensors."""
+    return to_tensor(splits["train"].images), to_tensor(splits["labeled"].images)

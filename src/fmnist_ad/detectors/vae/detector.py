@@ -49,7 +49,7 @@ class VAEDetector(NetworkDetector):
     def build_model(self) -> ConvVAE:
         return ConvVAE(tuple(self.params.channels), self.params.latent_dim, self.params.hidden)
 
-    def lightning_module(self) -> L.LightningModule:
+    def lightning_module(self, splits: dict[str, Split]) -> L.LightningModule:
         from fmnist_ad.training import LossModule  # Lightning: only when training
 
         return LossModule(self.model, partial(vae_loss, beta=self.params.beta),

@@ -1,4 +1,4 @@
-"""Benchmark of the pipeline on this machine: `python benchmarks/speed.py` (`--help` for options).
+"""Benchmark of the pipeline on this machine: `python measure/speed.py` (`--help` for options).
 
 Measured in one run: training throughput of each detector under Lightning (the pipeline's own
 :func:`~fmnist_ad.training.fit`) and under a bare PyTorch loop over the same model, loss, batch
@@ -264,7 +264,7 @@ def gan_loop(module: GANModule, loader: torch.utils.data.DataLoader,
 def bare_loop(detector: NetworkDetector, splits: dict[str, Split]) -> Callable[[int], int]:
     """One epoch of ``detector.model`` trained without Lightning, on the tensors of its own
     training loader, per call (``run(epoch)`` returns the images trained on)."""
-    module = detector.lightning_module()
+    module = detector.lightning_module(splits)
     loader, _ = detector.loaders(splits)
     module.model.to(detector.device).train()
     torch.manual_seed(detector.params.seed)
@@ -360,7 +360,7 @@ def score_phase(job: Job, model_path: Path, repeats: int = 3) -> dict[str, Any]:
 
 
 #: imported once by the server that phase processes fork from (not this module itself: a child
-#: re-runs ``benchmarks/speed.py`` as its main module, and runpy warns if it is already loaded)
+#: re-runs ``measure/speed.py`` as its main module, and runpy warns if it is already loaded)
 PRELOAD = ["sklearn.neighbors", "dvclive.lightning", "fmnist_ad.training", "fmnist_ad.detectors.ae",
            "fmnist_ad.detectors.vae", "fmnist_ad.detectors.gan"]
 
@@ -378,7 +378,7 @@ def isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 def throughput_section(raw: dict[str, Any], name: str, epochs: int) -> TrainingParams:
     """The detector's params trained for exactly ``epochs`` (patience that long cannot stop it)."""
     section = getattr(parse_params(raw), name)
-    update = {"epochs": epochs} if name == "gan" else {"max_epochs": epochs, "patience": epochs}
+    update = {"epochs": epochs} if name == "gan" else {"epochs": epochs, "patience": epochs}
     return section.model_copy(update=update)
 
 
@@ -473,7 +473,7 @@ def pipeline_params(raw: dict[str, Any], epochs: int | None) -> dict[str, Any]:
     """``raw`` with every detector trained for ``epochs`` (None: as params.yaml says)."""
     raw = json.loads(json.dumps(raw))
     if epochs is not None:
-        raw["ae"]["max_epochs"] = raw["vae"]["max_epochs"] = raw["gan"]["epochs"] = epochs
+        raw["ae"]["epochs"] = raw["vae"]["epochs"] = raw["gan"]["epochs"] = epochs
     return raw
 
 
@@ -608,7 +608,7 @@ def header(args: argparse.Namespace, device: str, prepared: Path) -> dict[str, A
 # --- command line -----------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     default_data = "real" if dataset_dir(repo_params()) else "synthetic"
-    ap = argparse.ArgumentParser(prog="python benchmarks/speed.py", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python measure/speed.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", choices=("real", "synthetic"), default=default_data,
                     help=f"the installed FashionMNIST or a small synthetic mirror (default here: {default_data})")
@@ -620,7 +620,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="Lightning runs paired epoch by epoch with a bare loop, in each of the two "
                          "training processes per detector (default: 2)")
     ap.add_argument("--pipeline-epochs", type=int, default=2, metavar="E",
-                    help="ae.max_epochs, vae.max_epochs and gan.epochs for the dvc repro timing (default: 2)")
+                    help="ae.epochs, vae.epochs and gan.epochs for the dvc repro timing (default: 2)")
     ap.add_argument("--full", action="store_true", help="time dvc repro with params.yaml's epochs")
     ap.add_argument("--skip-pipeline", action="store_true", help="do not time dvc repro")
     ap.add_argument("--skip-throughput", action="store_true",

@@ -1,4 +1,4 @@
-"""What the GAN adds over its own labeled anomalies: `python benchmarks/pixel_baseline.py`.
+"""What the GAN adds over its own labeled anomalies: `python measure/pixel_baseline.py`.
 
 The GAN's main score, ``knn_gap``, compares an image with the training normals and the labeled
 anomalies. This script scores the same validation images with the same gap on the **pixels

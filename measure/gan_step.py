@@ -1,4 +1,4 @@
-"""How much of this machine's arithmetic one GAN training step uses: `python benchmarks/gan_step.py`.
+"""How much of this machine's arithmetic one GAN training step uses: `python measure/gan_step.py`.
 
 Times :func:`~fmnist_ad.detectors.gan.step.gan_step` with the params of ``params.yaml`` (random
 images: the step's cost does not depend on their content), counts its FLOPs with torch's FLOP
@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fmnist_ad.detectors.gan.detector import GANDetector
 from fmnist_ad.detectors.gan.model import GANModel
-from fmnist_ad.detectors.gan.module import GANModule
+from fmnist_ad.detectors.gan.module import gan_optimizers
 from fmnist_ad.detectors.gan.step import gan_step
 from fmnist_ad.params.gan import GANParams
 
@@ -29,10 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def build(params: GANParams) -> tuple[GANModel, list[torch.optim.Optimizer]]:
-    """The model and the optimizers training builds (:meth:`GANModule.configure_optimizers`)."""
+    """The model and the optimizers training builds."""
     model = GANDetector(params).model.train()
-    optimizers, _ = GANModule(model, params).configure_optimizers()
-    return model, optimizers
+    return model, gan_optimizers(model, params)
 
 
 def step_seconds(model: GANModel, params: GANParams, optimizers: list[torch.optim.Optimizer],
