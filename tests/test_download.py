@@ -60,23 +60,24 @@ def test_existing_output_survives_a_failed_fetch(mirror, tmp_path: Path) -> None
     assert sha256((tmp_path / "raw" / "train-labels-idx1-ubyte").read_bytes()) == digests["train-labels-idx1-ubyte"]
 
 
+def _corrupt_mirror(folder: Path, good: Path, bad: tuple[str, ...]) -> Path:
+    """A copy of the mirror ``good`` whose files ``bad`` are not gzip."""
+    folder.mkdir()
+    for name in IDX_FILES:
+        (folder / f"{name}.gz").write_bytes(b"not gzip" if name in bad else (good / f"{name}.gz").read_bytes())
+    return folder
+
+
 def test_corrupt_source_is_skipped_for_the_next_one(mirror, tmp_path: Path) -> None:
     folder, digests = mirror
-    corrupt = tmp_path / "corrupt"
-    corrupt.mkdir()
-    for name in IDX_FILES:
-        (corrupt / f"{name}.gz").write_bytes((folder / f"{name}.gz").read_bytes())
-    (corrupt / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
+    corrupt = _corrupt_mirror(tmp_path / "corrupt", folder, ("train-labels-idx1-ubyte",))
     assert str(folder) in fetch(_params([str(corrupt), str(folder)], digests), tmp_path / "raw")
     assert sha256((tmp_path / "raw" / "train-labels-idx1-ubyte").read_bytes()) == digests["train-labels-idx1-ubyte"]
 
 
 def test_when_no_source_verifies_one_message_lists_each_problem(mirror, tmp_path: Path) -> None:
     folder, digests = mirror
-    corrupt = tmp_path / "corrupt"
-    corrupt.mkdir()
-    for name in IDX_FILES:
-        (corrupt / f"{name}.gz").write_bytes(b"not gzip")
+    corrupt = _corrupt_mirror(tmp_path / "corrupt", folder, IDX_FILES)
     wrong = dict(digests, **{"train-images-idx3-ubyte": "0" * 64})
     with pytest.raises(DownloadError) as err:
         fetch(_params([str(corrupt), str(tmp_path / "absent"), str(folder)], wrong), tmp_path / "raw")
