@@ -25,3 +25,17 @@ def test_render_replaces_the_marked_block_only(tmp_path: Path) -> None:
         render(readme.replace("block 2", "block 3"), tmp_path)
     with pytest.raises(RenderError, match="nope.md: missing"):
         render(readme.replace("m.md", "nope.md"), tmp_path)
+
+
+def test_tables_can_be_cut_by_rows_and_columns_but_not_edited(tmp_path: Path) -> None:
+    (tmp_path / "m.md").write_text("| p | m | auroc (%) |\n| --- | --- | --- |\n| a | x | 1 |\n| b | y | 2 |\n"
+                                   "| c | z | 3 |\n\n- note\n")
+    readme = "<!-- render: m.md block 1 | rows p=a;c | columns auroc (%);m -->\nold\n<!-- /render -->\n"
+    assert render(readme, tmp_path) == ("<!-- render: m.md block 1 | rows p=a;c | columns auroc (%);m -->\n"
+                                        "| auroc (%) | m |\n| --- | --- |\n| 1 | x |\n| 3 | z |\n<!-- /render -->\n")
+    with pytest.raises(RenderError, match="no column 'q'"):
+        render(readme.replace("rows p=", "rows q="), tmp_path)
+    with pytest.raises(RenderError, match="only tables can be cut"):
+        render(readme.replace("block 1", "block 2"), tmp_path)
+    with pytest.raises(RenderError, match="use `rows COLUMN"):
+        render(readme.replace("columns", "keep"), tmp_path)
