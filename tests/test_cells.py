@@ -109,6 +109,17 @@ def test_summary_means_and_spreads_over_seeds(tmp_path: Path) -> None:
         summarise(tmp_path / "empty")
 
 
+def test_summary_tables_round_once(tmp_path: Path) -> None:
+    """A mean of 0.98347 is 0.983, not 0.984 by way of 0.9835."""
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for seed, auroc in ((1, 0.98346), (7, 0.98347), (42, 0.98348)):
+        (cells / f"tshirt-vae-{seed}.json").write_text(json.dumps(_cell(auroc)))
+    (cells / "ablation_full-gan-42.json").write_text(json.dumps({**_cell(0.95), "main_score": "l1", "auroc_l1": 0.95}))
+    write_summary(cells, tmp_path / "p.json", tmp_path / "p.md", tmp_path / "a.png")
+    assert "| tshirt | vae | detector | `bce` | no | 3 | 0.983 ± 0.000" in (tmp_path / "p.md").read_text()
+
+
 def test_presets_are_valid_params() -> None:
     """Every preset merged into the committed params.yaml passes the schema."""
     for name in sorted(p.stem for p in PRESETS.glob("*.yaml")):

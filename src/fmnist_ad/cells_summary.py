@@ -44,10 +44,11 @@ def summarise(cells_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
                                  "unseen_classes": runs[0].get("unseen_classes", [])}
         for key in keys:
             values = np.array([r[key] for r in runs], dtype=np.float64)
-            entry[key] = {"mean": round(float(values.mean()), 4),
-                          "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4),
-                          "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
-        entry["train_seconds"] = round(float(np.mean([r["train_seconds"] for r in runs])), 1)
+            # unrounded: each table rounds once, to its own digits (a mean of 0.98347 shows as 0.983)
+            entry[key] = {"mean": float(values.mean()),
+                          "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                          "min": float(values.min()), "max": float(values.max())}
+        entry["train_seconds"] = float(np.mean([r["train_seconds"] for r in runs]))
         out.setdefault(protocol, {})[detector] = entry
     return out
 
