@@ -76,7 +76,7 @@ def test_patch_loss_takes_top_n_patches() -> None:
 
 
 # --- architectures ------------------------------------------------------------------------
-@pytest.mark.parametrize("arch, side", [("report", 28), ("paper", 32)])
+@pytest.mark.parametrize("arch, side", [("conv", 28), ("unet", 32)])
 def test_shapes(arch: str, side: int) -> None:
     model = GANModel(arch)
     x = model.to_input(torch.rand(3, 1, 28, 28))
@@ -89,13 +89,13 @@ def test_shapes(arch: str, side: int) -> None:
     assert model.generator.encode(x).ndim == 2
 
 
-@pytest.mark.parametrize(("arch", "generator", "discriminator"), [("paper", 97_025, 74_897), ("report", 840_577, 93_825)])
+@pytest.mark.parametrize(("arch", "generator", "discriminator"), [("unet", 97_025, 74_897), ("conv", 840_577, 93_825)])
 def test_parameter_counts(arch: str, generator: int, discriminator: int) -> None:
     """The counts the model docstring states; the paper's within 15% of its ~98K and ~76K."""
     model = GANModel(arch)
     count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
     assert (count(model.generator), count(model.d_normal), count(model.d_anomaly)) == (generator, discriminator, discriminator)
-    if arch == "paper":
+    if arch == "unet":
         assert generator == pytest.approx(98_000, rel=0.15) and discriminator == pytest.approx(76_000, rel=0.15)
 
 
@@ -127,7 +127,7 @@ def test_paired_batches_hold_both_groups_and_reshuffle_per_epoch() -> None:
 
 def test_training_steps_update_all_three_networks() -> None:
     """One batch of normals and anomalies moves G, D_n and D_a."""
-    params = GANParams(epochs=1, batch_size=8, arch="report", lr=1e-3, lr_step=1, augment=True)
+    params = GANParams(epochs=1, batch_size=8, arch="conv", lr=1e-3, lr_step=1, augment=True)
     model = GANModel(params.arch)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     loader = paired_loader(torch.rand(8, 1, 28, 28), torch.rand(8, 1, 28, 28), 8, 0)
@@ -148,7 +148,7 @@ def test_loaders_need_labeled_anomalies() -> None:
     splits = _splits()
     splits["labeled"] = splits["labeled"].subset(np.zeros(16, dtype=bool))
     with pytest.raises(ValueError, match="labeled_anomalies"):
-        GANDetector(GANParams(arch="report")).loaders(splits)
+        GANDetector(GANParams(arch="conv")).loaders(splits)
 
 
 def test_loaders_need_both_classes_in_validation() -> None:
@@ -156,10 +156,10 @@ def test_loaders_need_both_classes_in_validation() -> None:
     splits = _splits()
     splits["val"] = splits["val"].subset(splits["val"].labels == 0)
     with pytest.raises(ValueError, match="validation holds one class"):
-        GANDetector(GANParams(arch="report")).loaders(splits)
+        GANDetector(GANParams(arch="conv")).loaders(splits)
 
 
-@pytest.mark.parametrize("arch", ["report", "paper"])
+@pytest.mark.parametrize("arch", ["conv", "unet"])
 def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     params = GANParams(epochs=1, batch_size=16, arch=arch, accelerator="cpu")
     detector = GANDetector(params)
@@ -193,7 +193,7 @@ def test_fit_scores_reconstruct_and_roundtrip(arch: str, tmp_path) -> None:
     reloaded = loaded.score_samples(test)
     for name in scores:
         np.testing.assert_allclose(reloaded[name], scores[name], rtol=1e-5, atol=1e-6)
-    other = "paper" if arch == "report" else "report"
+    other = "unet" if arch == "conv" else "conv"
     with pytest.raises(CheckpointError):
         GANDetector.load(tmp_path / "gan.pt", GANParams(arch=other))
     # a checkpoint from before knn_gap compared code and image asks for retraining

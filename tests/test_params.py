@@ -93,3 +93,10 @@ def test_old_max_epochs_key_says_it_was_renamed() -> None:
     raw["ae"]["max_epochs"] = 5
     with pytest.raises(ParamsError, match="ae: max_epochs is now called epochs"):
         parse_params(raw)
+
+
+def test_old_gan_arch_names_say_what_they_became() -> None:
+    raw = _raw()
+    raw["gan"]["arch"] = "report"
+    with pytest.raises(ParamsError, match="arch 'report' is now 'conv'"):
+        parse_params(raw)

@@ -189,7 +189,7 @@ def _train_cli(workspace: Path, out: Path, params: Path, model: str) -> None:
 DDP_CASES = {
     "ae": ({"epochs": 2}, ("mse", "kde")),
     "vae": ({"epochs": 2, "elbo_samples": 2}, ("bce", "elbo")),
-    "gan": ({"epochs": 2, "arch": "report"}, ("l1", "mse")),
+    "gan": ({"epochs": 2, "arch": "conv"}, ("l1", "mse")),
 }
 
 

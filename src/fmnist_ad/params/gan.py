@@ -27,7 +27,7 @@ class PatchParams(Section):
 
 
 class GANParams(TrainingParams):
-    arch: Literal["report", "paper"] = "paper"
+    arch: Literal["unet", "conv"] = "unet"
     epochs: PositiveInt = 15
     batch_size: PositiveInt = 16
     lr: PositiveFloat = 2e-4
@@ -45,9 +45,18 @@ class GANParams(TrainingParams):
     labeled_score_names = ("l1", "mse", "knn_gap", "knn_gap_pixels")
     control_score_names = ("knn_gap_pixels",)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_archs(cls, data: object) -> object:
+        renamed = {"paper": "unet", "report": "conv"}
+        if isinstance(data, dict) and data.get("arch") in renamed:
+            raise ValueError(f"arch {data['arch']!r} is now {renamed[data['arch']]!r}: 'unet' is Kim et al.'s "
+                             "U-Net on 32x32 images, 'conv' the project report's plain conv autoencoder on 28x28")
+        return data
+
     @model_validator(mode="after")
     def _patch_fits(self) -> GANParams:
-        side = 32 if self.arch == "paper" else 28
+        side = 32 if self.arch == "unet" else 28
         if self.patch.size > side:
             raise ValueError(f"patch.size {self.patch.size} exceeds the {side}px input of arch {self.arch!r}")
         return self

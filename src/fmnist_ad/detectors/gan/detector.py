@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class GANDetector(NetworkDetector):
     """Kim et al.'s GAN: a generator taught to reconstruct normals (judged by D_n) and to fail on
     labeled anomalies (judged by D_a and the ABC loss). Scores ``l1`` and ``mse`` are per-image
-    reconstruction errors at the networks' resolution (32x32 for ``paper``, the paper's score).
+    reconstruction errors at the networks' resolution (32x32 for ``unet``; the paper's score).
     ``knn_gap`` compares vectors instead (:meth:`GANModel.knn_features`: the encoder's
     bottleneck code and the image, each at unit length): the mean Euclidean distance to the
     ``knn_k`` nearest vectors of the unlabeled training split minus that to the nearest ones of
@@ -80,7 +80,7 @@ class GANDetector(NetworkDetector):
         return None
 
     def knn_features(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """:meth:`GANModel.knn_features` of ``images`` (N, 256 + 784 for ``paper``), on the CPU."""
+        """:meth:`GANModel.knn_features` of ``images`` (N, 256 + 784 for ``unet``), on the CPU."""
         self.model.to(self.device).eval()
         return knn_features_of(self.model, to_tensor(images), self.params.eval_batch_size, self.device).cpu()
 

@@ -1,9 +1,9 @@
-"""Generator and the two patch discriminators, in the report's and the paper's shapes.
+"""Generator and the two patch discriminators, in the paper's and the project report's shapes.
 
-``report``: plain conv autoencoder on 28x28 images (the AE's layout with widths 32/64/128).
-``paper``: Kim et al.'s U-Net generator and five-conv patch discriminator on 32x32 images.
-Parameter counts (checked in tests): report G 840,577 / D 93,825; paper G 97,025 / D 74,897
-(the paper quotes about 98K and 76K).
+``unet``: Kim et al.'s U-Net generator and five-conv patch discriminator on 32x32 images.
+``conv``: the project report's plain conv autoencoder on 28x28 images (the AE's layout with
+widths 32/64/128). Parameter counts (checked in tests): unet G 97,025 / D 74,897 (the paper
+quotes about 98K and 76K); conv G 840,577 / D 93,825.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from torch import nn
 
 from fmnist_ad.detectors.ae.model import ConvAutoencoder
 
-Arch = Literal["report", "paper"]
+Arch = Literal["unet", "conv"]
 #: side of the square images each architecture is trained and scored on
-INPUT_SIDE: dict[str, int] = {"report": 28, "paper": 32}
+INPUT_SIDE: dict[str, int] = {"unet": 32, "conv": 28}
 
 
 def resize(x: torch.Tensor, side: int) -> torch.Tensor:
@@ -28,7 +28,7 @@ def resize(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
 
 
-class ReportGenerator(ConvAutoencoder):
+class ConvGenerator(ConvAutoencoder):
     """The report's GAN generator: the report's autoencoder with 32/64/128 channels
     (28 -> 14 -> 7 -> 1x1x128 and back, sigmoid out); ``encode`` gives the 128-d bottleneck
     for the latent loss."""
@@ -42,7 +42,7 @@ class ReportGenerator(ConvAutoencoder):
         return self.decode(code), code
 
 
-class ReportDiscriminator(nn.Module):
+class ConvDiscriminator(nn.Module):
     """Three k3 s2 convs (28 -> 14 -> 7 -> 4) and a last one to a 2x2 map of raw patch verdicts
     (no sigmoid: see :class:`PatchDiscriminator`)."""
 
@@ -154,14 +154,14 @@ class GANModel(nn.Module):
             raise ValueError(f"unknown GAN arch {arch!r}; use one of {sorted(INPUT_SIDE)}")
         self.arch = arch
         self.side = INPUT_SIDE[arch]
-        if arch == "paper":
+        if arch == "unet":
             self.generator: nn.Module = UNetGenerator()
             self.d_normal: nn.Module = PatchDiscriminator()
             self.d_anomaly: nn.Module = PatchDiscriminator()
         else:
-            self.generator = ReportGenerator()
-            self.d_normal = ReportDiscriminator()
-            self.d_anomaly = ReportDiscriminator()
+            self.generator = ConvGenerator()
+            self.d_normal = ConvDiscriminator()
+            self.d_anomaly = ConvDiscriminator()
 
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
         """28x28 images at the resolution the networks work on."""
