@@ -9,13 +9,17 @@ DEBIAN_DATASET := /usr/share/datasets/fashion-mnist
 
 .PHONY: install data repro benchmark protocols readme test exp-show speed gan-step clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed .dvc/plots_page.html
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+# `dvc plots show`'s page with Vega inline (.dvc/config names it): the plots render offline.
+.dvc/plots_page.html: $(VENV)/.installed src/fmnist_ad/plots_page.py
+	$(BIN)/python -m fmnist_ad.plots_page $@
 
 # Best effort: Debian's package is the offline source; without it the download stage falls back
 # to $$FASHION_MNIST_DIR or the official download.
