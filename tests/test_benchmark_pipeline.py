@@ -6,7 +6,10 @@ test_pipeline.py when the suite runs on two workers)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,15 +28,43 @@ def _run(args: list[str], cwd: Path):
     return run(args, cwd, OMP_NUM_THREADS="1")
 
 
+def _make_cells(jobs: int) -> list[str]:
+    """`make cells` of the benchmark pipeline with this interpreter's venv."""
+    return ["make", "-s", "-f", str(REPO / "Makefile"), "cells", "PIPELINE=benchmark/dvc.yaml", f"JOBS={jobs}",
+            f"VENV={Path(sys.executable).parent.parent}"]
+
+
+def _killed_after_first_cell(project: Path) -> str:
+    """Run the cells one at a time and kill the run once the first stale cell is recorded
+    (its successor starts); return that cell's name."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(_make_cells(jobs=1), cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    started = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("Running stage"):
+                started.append(line.split("'")[1])
+                if len(started) == 2:
+                    break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert len(started) == 2, started
+    return started[0]
+
+
 @pytest.fixture(scope="module")
 def project(mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pipeline_project(mirror, tmp_path_factory.mktemp("benchmark"), "download")
 
 
 def test_benchmark_through_dvc(project: Path) -> None:
-    """The ten-class benchmark, cut to two classes and one extra seed, end to end through DVC:
-    metrics/benchmark.json's means from the cells' own score tables, a second
-    run does nothing, and a change to one detector's params reruns only that detector's cells."""
+    """The ten-class benchmark, cut to two classes and one extra seed, end to end through DVC two
+    cells at a time (`make cells JOBS=2`): metrics/benchmark.json's means from the cells' own
+    score tables, a serial rerun of a cell writes the same metrics, a second run does nothing, a
+    change to one detector's params reruns only that detector's cells, and a run killed after
+    its first cell resumes with the others."""
     shutil.copytree(REPO / "benchmark", project / "benchmark", ignore=shutil.ignore_patterns("dvc.lock"))
     spec = (project / "benchmark" / "dvc.yaml").read_text()
     (project / "benchmark" / "dvc.yaml").write_text(
@@ -46,9 +77,10 @@ def test_benchmark_through_dvc(project: Path) -> None:
     params["protocol"]["labeled_anomalies"] = "auto"   # one labeled class (unseen) has 24 images here
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        out = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
+        out = _run(_make_cells(jobs=2), project).stdout  # two cells at a time, each through DVC
         # 6 detectors x (2 classes + 1 seed), the unseen setting's 2 detectors x 2 classes, summary
         assert len(stages_run(out)) == 6 * 3 + 2 * 2 + 1
+        assert "up to date" in _run([sys.executable, "-m", "dvc", "status", "benchmark/dvc.yaml"], project).stdout
         shown = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project).stdout
         bench = json.loads((project / "metrics" / "benchmark.json").read_text())
         for detector, score in (("ae", "combined"), ("ae", "mse"), ("ae", "kde_ratio"), ("vae", "blurred_bce_excess"), ("vae", "bce"),
@@ -72,13 +104,22 @@ def test_benchmark_through_dvc(project: Path) -> None:
         assert json.loads(shown)[""]["data"]["metrics/benchmark.json"]["data"] == bench   # declared, shown
         assert (project / "plots" / "benchmark.png").is_file() and "Kim et al." in (
             project / "metrics" / "benchmark.md").read_text()
-        again = _run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout
-        assert not stages_run(again)
+        assert not stages_run(_run(_make_cells(jobs=2), project).stdout)  # a second run does nothing
+        for cell in ("ae-0-42", "gbt-1-42"):  # a serial rerun writes the same metrics (but the time)
+            path = project / "metrics" / "benchmark" / f"{cell}.json"
+            parallel = json.loads(path.read_text())
+            _run([sys.executable, "-m", "dvc", "repro", "-s", "-f", f"benchmark/dvc.yaml:cell@{cell}"], project)
+            serial = json.loads(path.read_text())
+            for timing in ("train_seconds", "cell_seconds"):
+                assert parallel.pop(timing) > 0 and serial.pop(timing) > 0
+            assert serial == parallel, cell
         params["vae"]["hidden"] = 128
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        rerun = stages_run(_run([sys.executable, "-m", "dvc", "repro", "benchmark/dvc.yaml"], project).stdout)
-        assert rerun == {"benchmark/dvc.yaml:cell@vae-0-42", "benchmark/dvc.yaml:cell@vae-1-42",
-                         "benchmark/dvc.yaml:tshirt_seeds@vae-0-7", "benchmark/dvc.yaml:summary"}
+        stale = {"benchmark/dvc.yaml:cell@vae-0-42", "benchmark/dvc.yaml:cell@vae-1-42",
+                 "benchmark/dvc.yaml:tshirt_seeds@vae-0-7", "benchmark/dvc.yaml:summary"}
+        assert _killed_after_first_cell(project) == "benchmark/dvc.yaml:cell@vae-0-42"
+        resumed = stages_run(_run(_make_cells(jobs=2), project).stdout)
+        assert resumed == stale - {"benchmark/dvc.yaml:cell@vae-0-42"}
     finally:
         (project / "params.yaml").write_text(original)
         for folder in ("benchmark", "data/benchmark", "metrics/benchmark", "data/benchmark_unseen",
