@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,12 @@ def _killed_after_first_cell(project: Path) -> str:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        for _ in range(600):  # the group's DVC processes die a moment after make: wait for them
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
     assert len(started) == 2, started
     return started[0]
 
