@@ -37,8 +37,12 @@ def test_experiment_record_is_copied_from_its_ref_and_tabled(tmp_path: Path) -> 
         keep("nope", "gan", tmp_path / "other", tmp_path)
     files = run_files("gan")
     runs = {"default": {f: tmp_path / p for f, p in files.items()}, "long-run": {f: tmp_path / "kept" / f for f in files}}
-    write_summary("long-run", "gan", runs, tmp_path / "r.md", tmp_path / "r.png")
-    table = (tmp_path / "r.md").read_text()
-    assert "| default | 3 | 2 | 0.990 | 0.950 | 0.970 | 30 | cpu |" in table
-    assert "| long-run | 30 | 29 | 0.990 | 0.990 | 0.970 | 300 | cpu |" in table
+    (tmp_path / "b.json").write_text(json.dumps({"auroc": 0.98, "auprc": 0.99}))  # a baseline: no epochs, no l1
+    (tmp_path / "bt.json").write_text(json.dumps({"epochs": None, "best_epoch": None, "train_seconds": 2.0, "device": "cpu"}))
+    write_summary("long-run", "gan", runs, tmp_path / "r.md", tmp_path / "r.png",
+                  ("baseline", {"metrics.json": tmp_path / "b.json", "training.json": tmp_path / "bt.json"}))
+    table = (tmp_path / "r.md").read_text()  # best epoch from 1 (Lightning's from 0)
+    assert "| default | 3 | 3 | 0.990 | 0.950 | 0.970 | 30 | cpu |" in table
+    assert "| long-run | 30 | 30 | 0.990 | 0.990 | 0.970 | 300 | cpu |" in table
+    assert "| baseline | - | - | - | 0.980 | - | 2 | cpu |" in table
     assert (tmp_path / "r.png").stat().st_size > 0

@@ -72,32 +72,41 @@ def load_run(paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, Any], di
 
 
 def _row(label: str, metrics: dict[str, Any], training: dict[str, Any]) -> dict[str, str]:
-    row = {"run": label, "epochs": str(training["epochs"]), "best epoch": str(training["best_epoch"]),
-           "validation AUROC (best)": f"{training['best_val_auroc']:.3f}",
+    best = training.get("best_val_auroc")  # a baseline has no epochs and no validation curve
+    epoch = training["best_epoch"]  # Lightning's, from 0; the table and figure count from 1
+    row = {"run": label, "epochs": str(training["epochs"] or "-"), "best epoch": "-" if epoch is None else str(epoch + 1),
+           "validation AUROC (best)": "-" if best is None else f"{best:.3f}",
            "test AUROC (main score)": f"{metrics['auroc']:.3f}"}
     row |= {f"test AUROC `{k.removeprefix('auroc_')}`": f"{v:.3f}" for k, v in metrics.items()
             if k.startswith("auroc_")}
     return row | {"fit s": f"{training['train_seconds']:.0f}", "device": training["device"]}
 
 
-def write_summary(name: str, detector: str, runs: dict[str, dict[str, Path]], md: Path, figure: Path) -> None:
-    """A table of ``runs`` (label -> files, as :func:`run_files` names them) and their
-    validation curves in one figure."""
+def write_summary(name: str, detector: str, runs: dict[str, dict[str, Path]], md: Path, figure: Path,
+                  baseline: tuple[str, dict[str, Path]] | None = None) -> None:
+    """A table of ``runs`` (label -> files, as :func:`run_files` names them; the first is the
+    default run) and their validation curves in one figure. ``baseline`` (label, its
+    ``metrics.json`` and ``training.json``) is a row of the table: what the runs must beat."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     loaded = {label: load_run(paths) for label, paths in runs.items()}
-    rows = pd.DataFrame([_row(label, m, t) for label, (m, t, _) in loaded.items()])
+    rows = [_row(label, m, t) for label, (m, t, _) in loaded.items()]
+    if baseline:
+        label, paths = baseline
+        rows.append(_row(label, *(json.loads(paths[f].read_text()) for f in ("metrics.json", "training.json"))))
+    frame = pd.DataFrame(rows).fillna("-")
     table = "".join("| " + " | ".join(map(str, r)) + " |\n"
-                    for r in [list(rows.columns), ["---"] * rows.shape[1], *rows.to_numpy().tolist()])
+                    for r in [list(frame.columns), ["---"] * frame.shape[1], *frame.to_numpy().tolist()])
     write_text(md, f"# {detector}: experiment `{name}` beside the default run (one seed each)\n\n{table}\n"
                    f"Validation AUROC per epoch: `{figure}`. Files: `metrics/experiments/{name}/`.\n")
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for i, (label, (_, _, curves)) in enumerate(loaded.items()):
-        for curve, style in zip(CURVES, ("-", ":")):
-            ax.plot(curves[curve].index, curves[curve].to_numpy(), style, color=f"C{i}", lw=1,
-                    label=f"{label}: {'main score' if curve == 'auroc' else 'l1'}")
+    for i, (label, (_, training, curves)) in enumerate(loaded.items()):
+        for curve, style in zip(CURVES, ("-", ":")):  # the default run on top: it is the shorter one
+            ax.plot(curves[curve].index, curves[curve].to_numpy(), style, color=f"C{i}", lw=2 if i == 0 else 1,
+                    zorder=len(loaded) - i, label=f"{label}: {'main score' if curve == 'auroc' else 'l1'}")
+        ax.axvline(training["best_epoch"] + 1, color=f"C{i}", lw=0.8, ls="--", label=f"{label}: best epoch")
     ax.set(xlabel="epoch", ylabel="validation AUROC", title=f"{detector}: validation AUROC per epoch")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -109,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", help="the experiment's name (`dvc exp run -n NAME`)")
     ap.add_argument("--detector", default="gan")
+    ap.add_argument("--baseline", default="gbt", help="the baseline row of the table (the GAN's setting: gbt)")
     ap.add_argument("--keep", action="store_true", help="copy the record from the experiment's commit first")
     args = ap.parse_args(argv)
     out = Path("metrics/experiments")
@@ -117,7 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     files = run_files(args.detector)
     runs = {"default (params.yaml)": {f: Path(p) for f, p in files.items()},
             args.name: {f: out / args.name / f for f in files}}
-    write_summary(args.name, args.detector, runs, out / f"{args.name}.md", Path(f"plots/experiments/{args.name}.png"))
+    baseline = (f"baseline: {args.baseline} (params.yaml)",
+                {f: Path(run_files(args.baseline)[f]) for f in ("metrics.json", "training.json")})
+    write_summary(args.name, args.detector, runs, out / f"{args.name}.md", Path(f"plots/experiments/{args.name}.png"),
+                  baseline)
 
 
 if __name__ == "__main__":
