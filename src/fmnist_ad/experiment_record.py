@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from fmnist_ad.atomic import atomic_dir, write_text
+from fmnist_ad.compare import markdown_table
 from fmnist_ad.errors import UserError
 from fmnist_ad.figures import write_figure
 
@@ -62,9 +63,15 @@ def keep(name: str, detector: str, out: Path, root: Path = Path(".")) -> None:
         (tmp / "experiment.json").write_text(json.dumps({"name": name, "commit": rev}, indent=2) + "\n")
 
 
+def load_record(paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics and run record of one run's files (a baseline's: only these two)."""
+    metrics, training = (json.loads(paths[f].read_text()) for f in ("metrics.json", "training.json"))
+    return metrics, training
+
+
 def load_run(paths: dict[str, Path]) -> tuple[dict[str, Any], dict[str, Any], dict[str, pd.Series]]:
     """Test metrics, run record and validation curves (indexed by epoch) of one run's files."""
-    metrics, training = (json.loads(paths[f].read_text()) for f in ("metrics.json", "training.json"))
+    metrics, training = load_record(paths)
     frames = {c: pd.read_csv(paths[f"val_{c}.tsv"], sep="\t") for c in CURVES}
     steps_per_epoch = frames["auroc"]["step"].iloc[0] + 1  # logged after each epoch's last step
     curves = {c: pd.Series(f[c].to_numpy(), index=(f["step"] + 1) / steps_per_epoch) for c, f in frames.items()}
@@ -95,10 +102,8 @@ def write_summary(name: str, detector: str, runs: dict[str, dict[str, Path]], md
     rows = [_row(label, m, t) for label, (m, t, _) in loaded.items()]
     if baseline:
         label, paths = baseline
-        rows.append(_row(label, *(json.loads(paths[f].read_text()) for f in ("metrics.json", "training.json"))))
-    frame = pd.DataFrame(rows).fillna("-")
-    table = "".join("| " + " | ".join(map(str, r)) + " |\n"
-                    for r in [list(frame.columns), ["---"] * frame.shape[1], *frame.to_numpy().tolist()])
+        rows.append(_row(label, *load_record(paths)))
+    table = markdown_table(pd.DataFrame(rows).fillna("-"))
     write_text(md, f"# {detector}: experiment `{name}` beside the default run (one seed each)\n\n{table}\n"
                    f"Validation AUROC per epoch: `{figure}`. Files: `metrics/experiments/{name}/`.\n")
     fig, ax = plt.subplots(figsize=(7, 3.5))
