@@ -88,6 +88,26 @@ def test_kmeans_sample_count_and_uniqueness() -> None:
     assert sorted(np.bincount(picked // 20, minlength=3).tolist()) == [5, 6, 6]
 
 
+def test_kmeans_sample_runs_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The picks must not depend on the machine's cores: with two threads, the float32 sums of
+    PCA and k-means changed the labeled split of the real data (T-shirt, seed 7)."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_info
+
+    import fmnist_ad.prepare as prepare_module
+
+    seen: list[int] = []
+
+    class RecordingKMeans(KMeans):
+        def fit_predict(self, X, y=None, sample_weight=None):  # noqa: N803 (scikit-learn's name)
+            seen.extend(pool["num_threads"] for pool in threadpool_info())
+            return super().fit_predict(X, y, sample_weight)
+
+    monkeypatch.setattr(prepare_module, "KMeans", RecordingKMeans)
+    kmeans_sample(synthetic_images(np.repeat(np.arange(3, dtype=np.uint8), 20), 3), 17, clusters=3, seed=0)
+    assert seen and set(seen) == {1}
+
+
 def test_prepare_writes_arrays_and_manifest(mirror, tmp_path: Path) -> None:
     from fmnist_ad.download import fetch
     from fmnist_ad.params.sections import DataParams

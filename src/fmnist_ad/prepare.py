@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from fmnist_ad.atomic import atomic_dir
 from fmnist_ad.errors import MissingInputError, UserError
@@ -85,8 +86,12 @@ def kmeans_sample(images: np.ndarray, count: int, clusters: int, seed: int) -> n
     flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
     # k-means on 784 raw pixels costs ~10 s per class on 2 cores; 32 principal components keep
     # the cluster structure at a twentieth of the cost
-    reduced = PCA(n_components=min(PCA_DIMS, *flat.shape), random_state=seed).fit_transform(flat)
-    assign = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(reduced)
+    # one thread: BLAS and OpenMP split their float32 sums by thread, and the last bits they
+    # change moved points between clusters, so the picks (the labeled split, every detector that
+    # trains on it) depended on the machine's core count (seed 7, T-shirt: 1 vs 2 threads)
+    with threadpool_limits(limits=1):
+        reduced = PCA(n_components=min(PCA_DIMS, *flat.shape), random_state=seed).fit_transform(flat)
+        assign = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(reduced)
     sizes = np.bincount(assign, minlength=k)
     quota = np.floor(sizes / sizes.sum() * count).astype(int)
     # hand the rounding remainder to the largest fractional parts
