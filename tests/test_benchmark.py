@@ -115,14 +115,18 @@ def test_baselines_and_the_unseen_setting_get_their_rows(tmp_path: Path) -> None
         _cell(cells, "gan", normal, 42, 0.98, labeled=1)
         _cell(unseen, "gbt", normal, 42, 0.95, labeled=1, unseen=0.8 + 0.1 * normal)
         _cell(unseen, "gan", normal, 42, 0.97, labeled=1, unseen=0.9)
+    _cell(unseen, "gbt", 0, 7, 0.95, labeled=1, unseen=0.82)      # class 0 over a second seed
+    _cell(unseen, "gan", 0, 7, 0.97, labeled=1, unseen=0.88)
     write_benchmark(cells, unseen, LITERATURE, tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png")
     declared = json.loads((tmp_path / "b.json").read_text())
-    assert declared["unseen"]["gbt"]["s"]["mean_auroc"] == pytest.approx(0.85)
+    assert declared["unseen"]["gbt"]["s"]["mean_auroc"] == pytest.approx(0.85)   # per class: seed 42
+    assert declared["unseen"]["gbt"]["s"]["class0_seeds_std"] == pytest.approx(0.0141, abs=1e-4)
     md = (tmp_path / "b.md").read_text()
     assert "| baseline: gbt `s` | yes | 99.0 | 99.0 |" in md and "| 5.5 |" in md
-    assert "| method | 0 (labeled: 1) | 1 (labeled: 2) |" in md
+    assert "| method | 0 (labeled: 1) | 1 (labeled: 2) | 2 (labeled: ) |" in md
     assert "| baseline: gbt `s` | 80.0 | 90.0 |" in md and "| ours: gan `s` | 90.0 | 90.0 |" in md
-    assert "AUROC on the unseen classes: best detector `gan s`" in md
+    assert "| **85.0** | 80.0 (0) | 81.0 ± 1.4 (n=2) |" in md and "| **90.0** | 90.0 (0) | 89.0 ± 1.4 (n=2) |" in md
+    assert "AUROC on the unseen classes: best detector `gan s`" in md and "beyond the seed spread (0.014)" in md
 
 
 def test_literature_is_the_papers_table() -> None:
