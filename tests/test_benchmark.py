@@ -104,15 +104,23 @@ def test_a_control_score_gets_its_own_row(tmp_path: Path) -> None:
     assert "| ours: gan `knn_gap_pixels` (control: no model) | yes | 90.0 | 90.0 |" in (tmp_path / "b.md").read_text()
 
 
-def test_baselines_and_the_unseen_setting_get_their_rows(tmp_path: Path) -> None:
-    """A baseline is marked as one and has its fit time; the unseen setting's cells make their own
-    table (AUROC on the unseen classes, the labeled class in the header) and ``unseen`` metrics."""
+def _labeled_cells(tmp_path: Path) -> tuple[Path, Path]:
+    """Folders for the main table's cells (gbt and gan on classes 0 and 1, seed 42, written
+    here) and for the unseen setting's (left to the test)."""
     cells, unseen = tmp_path / "cells", tmp_path / "unseen"
     cells.mkdir()
     unseen.mkdir()
     for normal in range(2):
         _cell(cells, "gbt", normal, 42, 0.99, labeled=1)
         _cell(cells, "gan", normal, 42, 0.98, labeled=1)
+    return cells, unseen
+
+
+def test_baselines_and_the_unseen_setting_get_their_rows(tmp_path: Path) -> None:
+    """A baseline is marked as one and has its fit time; the unseen setting's cells make their own
+    table (AUROC on the unseen classes, the labeled class in the header) and ``unseen`` metrics."""
+    cells, unseen = _labeled_cells(tmp_path)
+    for normal in range(2):
         _cell(unseen, "gbt", normal, 42, 0.95, labeled=1, unseen=0.8 + 0.1 * normal)
         _cell(unseen, "gan", normal, 42, 0.97, labeled=1, unseen=0.9)
     _cell(unseen, "gbt", 0, 7, 0.95, labeled=1, unseen=0.82)      # class 0 over a second seed
@@ -132,12 +140,8 @@ def test_baselines_and_the_unseen_setting_get_their_rows(tmp_path: Path) -> None
 def test_unseen_setting_over_seeds_uses_the_spread_of_its_mean(tmp_path: Path) -> None:
     """Every class under two seeds: the table shows the ten-class mean per seed, averaged, with
     its spread, and the verdict weighs the gap against that spread, not class 0's."""
-    cells, unseen = tmp_path / "cells", tmp_path / "unseen"
-    cells.mkdir()
-    unseen.mkdir()
+    cells, unseen = _labeled_cells(tmp_path)
     for normal in range(2):
-        _cell(cells, "gbt", normal, 42, 0.99, labeled=1)
-        _cell(cells, "gan", normal, 42, 0.98, labeled=1)
         for seed, shift in ((42, 0.0), (7, 0.02)):
             _cell(unseen, "gbt", normal, seed, 0.95, labeled=1, unseen=0.80 + shift + 0.1 * normal)
             _cell(unseen, "gan", normal, seed, 0.97, labeled=1, unseen=0.87 - shift)
