@@ -39,7 +39,7 @@ JOB_THREADS = $(shell n=$$(nproc 2>/dev/null || echo 1); t=$$((n / $(JOBS))); ec
 # run JOBS at a time (at most 3: the networks are what takes long), slowest first, each stage a
 # `dvc --wait-for-lock repro -s` with cores/JOBS torch threads; then `dvc repro` runs `compare`
 # and whatever a chain left (a detector missing from SLOWEST_FIRST), and checks that all is done.
-# With nothing stale (`dvc status -q`), no chain starts: 24 `dvc repro -s` would cost ~20 s.
+# With nothing stale (`dvc status -q`), no chain starts: 24 `dvc repro -s` would cost ~1 s each.
 # The results are plain `dvc repro`'s at that thread count (docs/speed.md: the GAN's depend on it).
 SLOWEST_FIRST := gan vae ae gbt knn iforest
 repro: install data
